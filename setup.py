@@ -1,0 +1,22 @@
+"""Builds the native part of the hyperaccel device (a PrivateUse1 backend, in the manner of PyTorch's
+OpenReg) against the installed torch. Everything else is declared in pyproject.toml.
+
+Install with `pip install --no-build-isolation -e .` so the extension compiles against the torch
+already in the environment (sglang pins it) rather than a fresh copy in an isolated build env.
+"""
+
+from glob import glob
+
+from setuptools import setup
+from torch.utils.cpp_extension import BuildExtension, CppExtension
+
+setup(
+    ext_modules=[
+        CppExtension(
+            name="sglang_hyperaccel.device._C",
+            sources=sorted(glob("sglang_hyperaccel/device/csrc/*.cpp")),
+            extra_compile_args=["-O2"],
+        )
+    ],
+    cmdclass={"build_ext": BuildExtension},
+)

@@ -1,0 +1,99 @@
+"""Server-argument defaults the chip needs, and the start-up checks that end a run clearly.
+
+Called through `HyperAccelPlatform.apply_server_args_defaults` with SGLang's recorder: every
+attribute written here becomes a declared resolution (and overrides the user's input), so only
+fields the user left unset are written, except where the chip cannot do otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import psutil
+
+logger = logging.getLogger(__name__)
+
+# Share of the host's available RAM one server's KV pool may take, and an absolute cap: the chip's
+# memory is emulated in host RAM, so a 64 GB chip must not zero 50 GB of pages on a 24 GB host.
+HOST_KV_FRACTION = 0.25
+HOST_KV_CAP_BYTES = 4 << 30
+
+
+def _fail(message: str) -> None:
+    """End start-up with one clear line and exit code 2 (no traceback)."""
+    print(f"sglang-hyperaccel: error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def _model_spec(server_args: Any):
+    from sglang_hyperaccel.simulator import ModelSpec
+
+    try:
+        return ModelSpec.from_hf_config(server_args.model_path)
+    except (OSError, KeyError, ValueError) as exc:
+        logger.warning("hyperaccel: cannot read the model's shapes for chip checks (%s)", exc)
+        return None
+
+
+def check_model_fits(server_args: Any) -> None:
+    """Refuse a model whose weights exceed the chip memory of its tensor-parallel group."""
+    from sglang_hyperaccel import env
+    from sglang_hyperaccel.simulator import get_chip
+
+    spec = _model_spec(server_args)
+    if spec is None:
+        return
+    chip = get_chip(env.chip_name())
+    per_device = env.memory_override() or chip.memory_bytes
+    devices = max(1, int(server_args.tp_size or 1))
+    weights = spec.weight_bytes
+    if weights > per_device * devices:
+        _fail(
+            f"model {server_args.model_path} needs {weights / 2**30:.2f} GiB of weights but "
+            f"{devices} x {chip.name} hold {per_device * devices / 2**30:.2f} GiB "
+            f"({per_device / 2**30:.2f} GiB each); use more devices (--tp-size) or a larger chip"
+        )
+
+
+def host_kv_token_cap(server_args: Any) -> int | None:
+    """Most KV tokens one server may hold in host RAM, or None when the shapes are unknown."""
+    spec = _model_spec(server_args)
+    if spec is None or spec.kv_bytes_per_token <= 0:
+        return None
+    devices = max(1, int(server_args.tp_size or 1))
+    budget = min(psutil.virtual_memory().available * HOST_KV_FRACTION, HOST_KV_CAP_BYTES)
+    return max(1024, int(budget * devices / spec.kv_bytes_per_token))
+
+
+def apply_defaults(server_args: Any) -> None:
+    """Write the chip's defaults into SGLang's recorder `server_args`."""
+    check_model_fits(server_args)
+    if server_args.attention_backend is None:
+        server_args.attention_backend = "hyperaccel"
+    if server_args.sampling_backend is None:
+        server_args.sampling_backend = "pytorch"  # flashinfer sampling kernels are CUDA-only
+    # Overlap scheduling runs the next batch's CPU work beside the device's; the emulated chip's
+    # compute *is* the CPU, so overlap only adds thread contention. Forced, not defaulted.
+    server_args.disable_overlap_schedule = True
+    server_args.disable_custom_all_reduce = True  # a CUDA IPC kernel
+    _disable_graphs(server_args)
+    if server_args.max_total_tokens is None:
+        cap = host_kv_token_cap(server_args)
+        if cap is not None:
+            server_args.max_total_tokens = cap
+            logger.info("hyperaccel: KV pool capped at %d tokens to fit host RAM", cap)
+
+
+def _disable_graphs(server_args: Any) -> None:
+    """No graph capture on this chip (decode or prefill), as the XPU platform does in-tree."""
+    from sglang.srt.model_executor.cuda_graph_config import Backend, Phase, with_phase
+
+    config = server_args.cuda_graph_config
+    if config is None or not hasattr(config, "decode"):
+        return
+    for phase in Phase.ALL:
+        if getattr(config, phase).backend != Backend.DISABLED:
+            config = with_phase(config, phase, backend=Backend.DISABLED)
+    server_args.cuda_graph_config = config

@@ -1,0 +1,106 @@
+"""`HyperAccelPlatform`: what SGLang asks of a device, answered for the emulated LPU.
+
+Loaded lazily by SGLang from the dotted path `activate()` returns, while `sglang.srt.utils.common`
+is only partly initialised: import only `platforms.interface`/`device_mixin` at module level.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sglang.srt.platforms.device_mixin import DeviceMixin, PlatformEnum
+from sglang.srt.platforms.interface import PlatformCapabilities, SRTPlatform
+
+logger = logging.getLogger(__name__)
+
+ATTENTION_BACKEND = "hyperaccel"
+
+
+class HyperAccelDeviceMixin(DeviceMixin):
+    """Device identity and memory of the emulated chip (`torch.hyperaccel`)."""
+
+    _enum = PlatformEnum.OOT
+    device_name = "hyperaccel"
+    device_type = "hyperaccel"
+
+    def get_device(self, device_id: int | None = 0) -> str:
+        return "hyperaccel" if device_id is None else f"hyperaccel:{device_id}"
+
+    def set_device(self, device: Any) -> None:
+        import torch
+
+        torch.hyperaccel.set_device(device)
+
+    def get_device_total_memory(self, device_id: int = 0) -> int:
+        import torch
+
+        return int(torch.hyperaccel.mem_get_info(device_id)[1])
+
+    def get_current_memory_usage(self, device: Any = None) -> float:
+        """Bytes allocated on the chip now (SGLang takes free = total - this)."""
+        import torch
+
+        return float(torch.hyperaccel.memory_allocated(device))
+
+    def get_available_memory(self, device_id: int = 0) -> tuple[int, int]:
+        import torch
+
+        free, total = torch.hyperaccel.mem_get_info(device_id)
+        return int(free), int(total)
+
+    def get_device_name(self, device_id: int = 0) -> str:
+        import torch
+
+        return str(torch.hyperaccel.get_device_name(device_id))
+
+    def get_device_uuid(self, device_id: int = 0) -> str:
+        return f"hyperaccel-{device_id}"
+
+    def get_device_capability(self, device_id: int = 0) -> None:
+        return None
+
+    def empty_cache(self) -> None:
+        import torch
+
+        torch.hyperaccel.empty_cache()
+
+    def synchronize(self) -> None:
+        import torch
+
+        torch.hyperaccel.synchronize()
+
+    def is_pin_memory_available(self, device: Any = None) -> bool:
+        return False  # chip memory is host memory already; pinning buys nothing
+
+    def get_torch_distributed_backend_str(self) -> str:
+        return "gloo"
+
+
+class HyperAccelPlatform(HyperAccelDeviceMixin, SRTPlatform):
+    """The SRT platform: server defaults, attention backend, worker initialisation."""
+
+    # No Triton, no graph capture, no NCCL: the conservative answers are the true ones here.
+    capabilities = PlatformCapabilities()
+    supported_quantization: list[str] = []
+
+    def get_default_attention_backend(self) -> str:
+        return ATTENTION_BACKEND
+
+    def apply_server_args_defaults(self, server_args: Any) -> None:
+        """Defaults the chip needs; see `defaults.py` for each reason."""
+        from sglang_hyperaccel.platform.defaults import apply_defaults
+
+        apply_defaults(server_args)
+
+    def init_backend(self) -> None:
+        """Called once per worker when SGLang's model runner is imported."""
+        from sglang_hyperaccel.device import register as register_device
+
+        register_device()
+
+    def get_compile_backend(self, mode: str | None = None) -> str:
+        return "eager"
+
+    def get_dispatch_key_name(self) -> str:
+        return "native"
