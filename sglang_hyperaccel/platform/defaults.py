@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 # Share of the host's available RAM one server's KV pool may take, and an absolute cap: the chip's
 # memory is emulated in host RAM, so a 64 GB chip must not zero 50 GB of pages on a 24 GB host.
 HOST_KV_FRACTION = 0.25
-HOST_KV_CAP_BYTES = 4 << 30
+HOST_KV_CAP_BYTES = 1 << 30
 
 
 def _fail(message: str) -> None:

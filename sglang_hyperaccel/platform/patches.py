@@ -1,13 +1,24 @@
 """Every change this plugin makes to SGLang 0.5.23, in one place, with why and how to remove it.
 
-| what | how | why | remove when |
+All go through SGLang's own `HookRegistry` (applied by `load_plugins()` in every server process)
+or its public registries; nothing edits SGLang's files.
+
+| target | how | why | remove when |
 |---|---|---|---|
-| attention backend `hyperaccel` | `register_attention_backend` + `add_attention_backend_choices` (public registry) | the chip's paged attention; `torch_native` is special-cased in core | never (public seam) |
+| attention backend `hyperaccel` | `register_attention_backend`, `add_attention_backend_choices` | the chip's batched paged attention; the name `torch_native` is special-cased in core | never: public seam |
+| `ModelRunner.forward` | AROUND | charge every forward batch to the chip clock (needs the batch's shape before the runner mutates it) | SGLang grows a per-batch timing callback for platforms |
+| `Scheduler.handle_generate_request` | BEFORE | stamp arrival on the chip clock for queue time and TTFT | as above |
+| `Scheduler.get_output_streamer_class` | AFTER | return a subclass that sends chip-time reports as `customized_info` | never: the documented way to add per-request output |
+| `TokenizerManager.update_request_meta_info` | AFTER | turn the accumulated report list into one `meta_info["hyperaccel"]` object | SGLang supports request-level dict customized info in streams |
 """
 
 from __future__ import annotations
 
 _installed = False
+
+_SCHEDULER = "sglang.srt.managers.scheduler.Scheduler"
+_RUNNER = "sglang.srt.model_executor.model_runner.ModelRunner"
+_TOKENIZER = "sglang.srt.managers.tokenizer_manager.TokenizerManager"
 
 
 def install() -> None:
@@ -17,6 +28,7 @@ def install() -> None:
         return
     _installed = True
     _register_attention_backend()
+    _register_chip_time_hooks()
 
 
 def _register_attention_backend() -> None:
@@ -33,3 +45,15 @@ def _register_attention_backend() -> None:
     register_attention_backend(ATTENTION_BACKEND)(factory)
     if ATTENTION_BACKEND not in ATTENTION_BACKEND_CHOICES:
         add_attention_backend_choices([ATTENTION_BACKEND])
+
+
+def _register_chip_time_hooks() -> None:
+    from sglang.srt.plugins.hook_registry import HookRegistry, HookType
+
+    from sglang_hyperaccel.platform import chiptime
+
+    HookRegistry.register(f"{_RUNNER}.forward", chiptime.forward_around, HookType.AROUND)
+    HookRegistry.register(f"{_SCHEDULER}.handle_generate_request", chiptime.arrival_before, HookType.BEFORE)
+    HookRegistry.register(f"{_SCHEDULER}.get_output_streamer_class", chiptime.output_streamer_class,
+                          HookType.AFTER)
+    HookRegistry.register(f"{_TOKENIZER}.update_request_meta_info", chiptime.meta_info_after, HookType.AFTER)

@@ -1,0 +1,145 @@
+"""The chip clock: every forward batch SGLang's model runner executes, charged to the LPU model.
+
+One clock per scheduler process (per tensor-parallel rank). Chip time advances only by the
+simulated time of the batches the real scheduler forms, so it measures what the chip would take
+for exactly this schedule; wall-clock gaps (the emulation is far slower than the chip) never enter
+it. A request arrives at the chip time when the scheduler receives it; its queue, TTFT, TPOT and
+end-to-end times are read off the clock when its steps end.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from sglang_hyperaccel.simulator import RequestWork, Simulator, StepTime
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchShape:
+    """A forward batch as the chip sees it, snapshotted before the runner mutates the batch."""
+
+    kind: str  # "decode" or "extend"
+    rids: tuple[str, ...]
+    new_tokens: tuple[int, ...]
+    cached_tokens: tuple[int, ...]  # KV already on the chip per request (prefix hits, earlier chunks)
+
+    @classmethod
+    def from_forward_batch(cls, batch: Any) -> BatchShape | None:
+        """Read an SGLang ForwardBatch; None for batches the chip does not run (idle, empty)."""
+        mode = batch.forward_mode
+        rids = tuple(batch.rids or ())
+        if batch.batch_size == 0 or not rids or mode.is_idle():
+            return None
+        seq_lens = [int(x) for x in batch.seq_lens_cpu.tolist()]
+        if mode.is_decode():
+            return cls("decode", rids, (1,) * len(rids), tuple(n - 1 for n in seq_lens))
+        if batch.extend_seq_lens_cpu is None:
+            return None
+        new = tuple(int(x) for x in batch.extend_seq_lens_cpu)
+        cached = tuple(int(x) for x in batch.extend_prefix_lens_cpu)
+        return cls("extend", rids, new, cached)
+
+
+@dataclass
+class RequestClock:
+    """Chip-time stamps of one request (seconds on the chip clock)."""
+
+    arrival_s: float
+    first_start_s: float | None = None
+    last_extend_end_s: float | None = None
+    last_end_s: float | None = None
+    prefill_tokens: int = 0
+    cached_tokens: int | None = None  # prefix already in the chip's KV when first scheduled
+    decode_steps: int = 0
+    decode_floor_s: float = 0.0  # sum of its decode steps' bandwidth floors
+
+    def report(self, chip: str, devices: int) -> dict[str, Any]:
+        """The `meta_info["hyperaccel"]` object of this request."""
+        ttft = (self.last_extend_end_s or self.arrival_s) - self.arrival_s
+        decode_span = (self.last_end_s or 0.0) - (self.last_extend_end_s or 0.0)
+        steps = self.decode_steps
+        return {
+            "chip": chip,
+            "devices": devices,
+            "sim_queue_ms": 1e3 * ((self.first_start_s or self.arrival_s) - self.arrival_s),
+            "sim_ttft_ms": 1e3 * ttft,
+            "sim_tpot_ms": 1e3 * decode_span / steps if steps else 0.0,
+            "sim_tpot_floor_ms": 1e3 * self.decode_floor_s / steps if steps else 0.0,
+            "sim_e2e_ms": 1e3 * ((self.last_end_s or self.arrival_s) - self.arrival_s),
+            "sim_arrival_ms": 1e3 * self.arrival_s,
+            "sim_finish_ms": 1e3 * (self.last_end_s or self.arrival_s),
+            "sim_prefill_tokens": self.prefill_tokens,
+            "sim_cached_tokens": self.cached_tokens or 0,
+            "sim_decode_steps": steps,
+        }
+
+
+class ChipClock:
+    """Charges forward batches to a `Simulator` and keeps per-request chip-time stamps."""
+
+    def __init__(self, simulator: Simulator) -> None:
+        self.simulator = simulator
+        self.chip = simulator.chip.name
+        self.devices = simulator.devices
+        self.now_s = 0.0
+        self.busy_s = 0.0
+        self.floor_s = 0.0
+        self.steps = 0
+        self.tokens = 0
+        self.listeners: list[Any] = []  # objects with on_step(shape, step, start_s)
+        self._requests: dict[str, RequestClock] = {}
+        self._lock = threading.Lock()
+
+    def arrive(self, rid: str) -> None:
+        with self._lock:
+            self._requests.setdefault(rid, RequestClock(arrival_s=self.now_s))
+
+    def charge(self, shape: BatchShape) -> StepTime:
+        """Advance the clock by one batch and stamp its requests."""
+        step = self.simulator.step([RequestWork(n, c) for n, c in zip(shape.new_tokens, shape.cached_tokens)])
+        with self._lock:
+            start = self.now_s
+            end = start + step.total_s
+            self.now_s, self.busy_s = end, self.busy_s + step.total_s
+            self.floor_s += step.floor_s
+            self.steps += 1
+            self.tokens += step.tokens
+            per_request_floor = step.floor_s  # a decode step's floor is the floor of each of its tokens
+            for rid, new, cached in zip(shape.rids, shape.new_tokens, shape.cached_tokens):
+                req = self._requests.get(rid)
+                if req is None:  # arrived before the clock existed (e.g. warm-up)
+                    req = self._requests[rid] = RequestClock(arrival_s=start)
+                if req.first_start_s is None:
+                    req.first_start_s = start
+                if shape.kind == "extend":
+                    if req.cached_tokens is None:
+                        req.cached_tokens = cached
+                    req.prefill_tokens += new
+                    req.last_extend_end_s = end
+                else:
+                    req.decode_steps += 1
+                    req.decode_floor_s += per_request_floor
+                req.last_end_s = end
+        for listener in self.listeners:
+            listener.on_step(shape, step, start)
+        return step
+
+    def report(self, rid: str) -> dict[str, Any] | None:
+        with self._lock:
+            req = self._requests.get(rid)
+            return None if req is None else req.report(self.chip, self.devices)
+
+    def finish(self, rid: str) -> dict[str, Any] | None:
+        """Final report of `rid`, forgetting it."""
+        with self._lock:
+            req = self._requests.pop(rid, None)
+            return None if req is None else req.report(self.chip, self.devices)
+
+    def utilization(self) -> float:
+        """Share of the chip's busy time spent at its bandwidth roofline (floor / busy)."""
+        return self.floor_s / self.busy_s if self.busy_s else 0.0

@@ -1,0 +1,31 @@
+"""An output streamer that attaches each request's chip-time report to its outputs."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+
+@lru_cache(maxsize=None)
+def streamer_with_chip_time(base: type) -> type:
+    """A subclass of SGLang's streamer class `base` carrying `hyperaccel_chip` customized info."""
+    from sglang_hyperaccel.platform.chiptime import WIRE_KEY, current_clock
+
+    class ChipTimeOutputStreamer(base):  # type: ignore[misc, valid-type]
+        has_additional_customized_info = True
+
+        def build_additional_customized_info(self, reqs: list[Any]) -> dict[str, list]:
+            info = super().build_additional_customized_info(reqs)
+            clock = current_clock()
+            reports = []
+            for req in reqs:
+                if clock is None:
+                    reports.append([])
+                    continue
+                report = clock.finish(req.rid) if req.finished() else clock.report(req.rid)
+                reports.append([report] if report else [])
+            info[WIRE_KEY] = reports
+            return info
+
+    ChipTimeOutputStreamer.__name__ = f"ChipTime{base.__name__}"
+    return ChipTimeOutputStreamer
