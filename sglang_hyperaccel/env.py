@@ -76,3 +76,14 @@ def device_count() -> int:
     if count < 1:
         raise ValueError(f"{DEVICE_COUNT}={text!r}: need at least one device")
     return count
+
+
+# Write the chip timeline of a serving run to this Chrome-trace JSON file (one process track per
+# tensor-parallel rank: the rank is inserted before the suffix when there are several).
+TRACE = "SGLANG_HYPERACCEL_TRACE"
+
+
+def trace_path() -> Path | None:
+    """Where to write the serving run's chip timeline, or None for no trace."""
+    text = os.environ.get(TRACE, "").strip()
+    return Path(text) if text else None

@@ -38,7 +38,9 @@ def _build_clock(runner: Any) -> ChipClock:
     dtype = getattr(runner.model_config, "dtype", torch.float32)
     spec = ModelSpec.from_hf_config(runner.model_config.model_path)
     spec = spec.with_dtype_bytes(torch.empty((), dtype=dtype).element_size())
-    devices = int(getattr(runner, "tp_size", 0) or getattr(runner.server_args, "tp_size", 1) or 1)
+    from sglang.srt.runtime_context import get_parallel
+
+    devices = int(get_parallel().tp_size)
     clock = ChipClock(Simulator(chip, spec, devices=devices))
     from sglang_hyperaccel.platform.observers import attach_observers
 

@@ -91,7 +91,7 @@ class ChipClock:
         self.floor_s = 0.0
         self.steps = 0
         self.tokens = 0
-        self.listeners: list[Any] = []  # objects with on_step(shape, step, start_s)
+        self.listeners: list[Any] = []  # objects with on_step(shape, step, start_s) and on_finish(report)
         self._requests: dict[str, RequestClock] = {}
         self._lock = threading.Lock()
 
@@ -135,10 +135,15 @@ class ChipClock:
             return None if req is None else req.report(self.chip, self.devices)
 
     def finish(self, rid: str) -> dict[str, Any] | None:
-        """Final report of `rid`, forgetting it."""
+        """Final report of `rid`, forgetting it; listeners see it once."""
         with self._lock:
             req = self._requests.pop(rid, None)
-            return None if req is None else req.report(self.chip, self.devices)
+        if req is None:
+            return None
+        report = req.report(self.chip, self.devices)
+        for listener in self.listeners:
+            listener.on_finish(report)
+        return report
 
     def utilization(self) -> float:
         """Share of the chip's busy time spent at its bandwidth roofline (floor / busy)."""

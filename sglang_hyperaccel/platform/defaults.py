@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 # memory is emulated in host RAM, so a 64 GB chip must not zero 50 GB of pages on a 24 GB host.
 HOST_KV_FRACTION = 0.25
 HOST_KV_CAP_BYTES = 1 << 30
+MEM_FRACTION_STATIC = 0.8
 
 
 def _fail(message: str) -> None:
@@ -78,12 +79,23 @@ def apply_defaults(server_args: Any) -> None:
     # compute *is* the CPU, so overlap only adds thread contention. Forced, not defaulted.
     server_args.disable_overlap_schedule = True
     server_args.disable_custom_all_reduce = True  # a CUDA IPC kernel
+    # An idle scheduler otherwise spins on its sockets, taking host cores from the chips it emulates
+    # (several replicas share one host).
+    server_args.sleep_on_idle = True
+    if not server_args.radix_cache_backend:
+        server_args.radix_cache_backend = "hyperaccel"  # SGLang's radix cache with chip counters
     _disable_graphs(server_args)
+    if server_args.mem_fraction_static is None:
+        # SGLang's default reserves ~0.5 GB + 1.5 MB per prefill token for CUDA activations and
+        # graphs, which goes negative on a small chip (SGLANG_HYPERACCEL_MEMORY=16Mi). Activations
+        # here are a few MB; a fixed share leaves them ample room on any chip size.
+        server_args.mem_fraction_static = MEM_FRACTION_STATIC
     if server_args.max_total_tokens is None:
         cap = host_kv_token_cap(server_args)
         if cap is not None:
             server_args.max_total_tokens = cap
             logger.info("hyperaccel: KV pool capped at %d tokens to fit host RAM", cap)
+    grammar_defaults(server_args)
 
 
 def _disable_graphs(server_args: Any) -> None:
@@ -97,3 +109,18 @@ def _disable_graphs(server_args: Any) -> None:
         if getattr(config, phase).backend != Backend.DISABLED:
             config = with_phase(config, phase, backend=Backend.DISABLED)
     server_args.cuda_graph_config = config
+
+
+def grammar_defaults(server_args: Any) -> None:
+    """Constrained-decoding defaults: compact JSON unless the user asked for whitespace.
+
+    With "any whitespace" allowed (SGLang's default), xgrammar and llguidance let a small model
+    emit whitespace between JSON tokens without end, so a schema-constrained request often runs
+    out of tokens before it closes its braces. Compact JSON (json.dumps separators) removes that
+    trap. The flag is store-true, so False means unset; a user who sets a whitespace pattern or a
+    whitespace count has asked for whitespace, and is left alone.
+    """
+    wants_whitespace = (server_args.constrained_json_whitespace_pattern is not None
+                        or server_args.constrained_json_max_whitespace_cnt is not None)
+    if not server_args.constrained_json_disable_any_whitespace and not wants_whitespace:
+        server_args.constrained_json_disable_any_whitespace = True

@@ -28,8 +28,16 @@ class HyperAccelDeviceMixin(DeviceMixin):
         return "hyperaccel" if device_id is None else f"hyperaccel:{device_id}"
 
     def set_device(self, device: Any) -> None:
+        """Make `device` (an index or `hyperaccel:i`) this process's current chip.
+
+        Tensor-parallel rank i calls it with i, so its weights, KV pool and memory accounting
+        live on `hyperaccel:i`.
+        """
         import torch
 
+        from sglang_hyperaccel.device import register
+
+        register()
         torch.hyperaccel.set_device(device)
 
     def get_device_total_memory(self, device_id: int = 0) -> int:
@@ -74,7 +82,14 @@ class HyperAccelDeviceMixin(DeviceMixin):
         return False  # chip memory is host memory already; pinning buys nothing
 
     def get_torch_distributed_backend_str(self) -> str:
-        return "gloo"
+        """`esl`: the c10d backend of the hyperaccel device, registered here before SGLang uses it.
+
+        SGLang gives this name to the world group and every tensor-parallel `device_group`
+        (`cpu_group` stays gloo). See `sglang_hyperaccel.distributed`.
+        """
+        from sglang_hyperaccel.distributed import register
+
+        return register()
 
 
 class HyperAccelPlatform(HyperAccelDeviceMixin, SRTPlatform):
@@ -98,6 +113,12 @@ class HyperAccelPlatform(HyperAccelDeviceMixin, SRTPlatform):
         from sglang_hyperaccel.device import register as register_device
 
         register_device()
+
+    def get_group_coordinator_device(self, local_rank: int) -> Any:
+        """`hyperaccel:<local_rank>`: each rank's group coordinator works on its own chip."""
+        import torch
+
+        return torch.device(f"hyperaccel:{local_rank}")
 
     def get_compile_backend(self, mode: str | None = None) -> str:
         return "eager"

@@ -6,6 +6,7 @@ or its public registries; nothing edits SGLang's files.
 | target | how | why | remove when |
 |---|---|---|---|
 | attention backend `hyperaccel` | `register_attention_backend`, `add_attention_backend_choices` | the chip's batched paged attention; the name `torch_native` is special-cased in core | never: public seam |
+| radix-cache backend `hyperaccel` | `register_radix_cache_backend` (public registry), default via `--radix-cache-backend` | SGLang's unified radix cache plus hit/eviction counters | never: public seam |
 | `ModelRunner.forward` | AROUND | charge every forward batch to the chip clock (needs the batch's shape before the runner mutates it) | SGLang grows a per-batch timing callback for platforms |
 | `Scheduler.handle_generate_request` | BEFORE | stamp arrival on the chip clock for queue time and TTFT | as above |
 | `Scheduler.get_output_streamer_class` | AFTER | return a subclass that sends chip-time reports as `customized_info` | never: the documented way to add per-request output |
@@ -29,6 +30,9 @@ def install() -> None:
     _installed = True
     _register_attention_backend()
     _register_chip_time_hooks()
+    from sglang_hyperaccel.radix_cache import register as register_radix_cache
+
+    register_radix_cache()
 
 
 def _register_attention_backend() -> None:
