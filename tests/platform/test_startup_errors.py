@@ -1,0 +1,41 @@
+"""Start-up refuses an unknown chip or a model larger than the chip's memory: one clear line, exit 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from sglang_hyperaccel.server import free_port
+
+
+def _launch(demo_model, env: dict[str, str]) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "sglang.launch_server", "--device", "hyperaccel", "--model-path", str(demo_model),
+           "--host", "127.0.0.1", "--port", str(free_port())]
+    return subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+
+
+def test_unknown_chip_name(demo_model):
+    """SGLANG_HYPERACCEL_CHIP=nope stops start-up naming the known chips."""
+    done = _launch(demo_model, {"SGLANG_HYPERACCEL_CHIP": "nope"})
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.startswith("sglang-hyperaccel: error:")]
+    assert len(lines) == 1 and "nope" in lines[0] and "lpu" in lines[0], done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+
+
+def test_model_larger_than_chip_memory(demo_model):
+    """A 1 MiB chip cannot hold the demo model's 5 MB of weights: a clear error naming both sizes."""
+    done = _launch(demo_model, {"SGLANG_HYPERACCEL_MEMORY": "1Mi"})
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.startswith("sglang-hyperaccel: error:")]
+    assert len(lines) == 1, done.stderr[-2000:]
+    assert "GiB of weights" in lines[0] and "--tp-size" in lines[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_bad_memory_setting(demo_model):
+    """SGLANG_HYPERACCEL_MEMORY=lots is refused with the variable named."""
+    done = _launch(demo_model, {"SGLANG_HYPERACCEL_MEMORY": "lots"})
+    assert done.returncode == 2
+    assert "SGLANG_HYPERACCEL_MEMORY" in done.stderr
