@@ -110,3 +110,13 @@ def test_serving_run_writes_chip_timeline(small_chip):
         trace = json.load(f)
     steps = [e for e in trace["traceEvents"] if e.get("ph") == "X" and e["name"].startswith(("decode", "extend"))]
     assert steps and all(e["dur"] > 0 for e in steps)
+
+
+def test_paged_kv_with_page_size_16(server, start_server):
+    """With 16-token KV pages, prefix hits are whole pages and outputs equal the page-size-1 server's."""
+    paged = start_server(args=("--dtype", "float32", "--page-size", "16"))
+    ids = _prompts(1, 600, seed=7)[0]
+    first = _run(paged.url, ids)
+    again = _run(paged.url, ids)
+    assert again["meta_info"]["cached_tokens"] % 16 == 0 and again["meta_info"]["cached_tokens"] >= 576
+    assert first["output_ids"] == again["output_ids"] == _run(server.url, ids)["output_ids"]
