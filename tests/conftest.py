@@ -1,8 +1,8 @@
 """Shared fixtures: the demo model and hyperaccel servers that always stop.
 
 `server` is one session-wide default server (fp32, so outputs compare with transformers on CPU);
-`start_server(...)` starts extra ones with their own arguments for a test module or test, and
-stops each of them at teardown, whatever happened.
+`start_server(...)` starts extra ones with their own arguments, and stops each of them when the test
+module ends, whatever happened (so a 24 GB host never holds more than a module's servers).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def server(demo_model: Path) -> Iterator[ServerProcess]:
         yield proc
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def start_server(demo_model: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Factory: start_server(args=(...), env={...}, model=path) -> a healthy server, stopped at session end."""
     started: list[ServerProcess] = []
