@@ -1,0 +1,59 @@
+"""The `esl` c10d backend: collectives on hyperaccel tensors across two spawned processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+import esl_workers
+
+SHARED_BODIES = ("collectives", "unsupported")  # run by one spawn, checked by one test each
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory) -> Path:
+    """Run the shared rank bodies once in two processes; their outcomes land in this folder."""
+    out = tmp_path_factory.mktemp("esl")
+    mp.spawn(esl_workers.run, args=(esl_workers.pick_port(), ",".join(SHARED_BODIES), str(out)),
+             nprocs=esl_workers.WORLD)
+    return out
+
+
+def _assert_ok(out: Path, body: str) -> None:
+    for rank in range(esl_workers.WORLD):
+        result = (out / f"{body}.{rank}").read_text()
+        assert result == "ok", f"rank {rank}:\n{result}"
+
+
+def test_collectives_on_device_match_cpu_values(outcomes):
+    """all-reduce (sum/max/min/product/avg), reduce, broadcast, all-gather, gather, scatter,
+    reduce-scatter, all-to-all, send/recv and barrier give the right values on each rank's chip."""
+    _assert_ok(outcomes, "collectives")
+
+
+def test_unsupported_collectives_raise_clear_errors(outcomes):
+    """all_to_all of tensor lists and PREMUL_SUM name themselves; CPU tensors are refused."""
+    _assert_ok(outcomes, "unsupported")
+
+
+@pytest.mark.timeout(180)
+def test_dead_peer_raises_instead_of_hanging():
+    """A rank that exits makes the other rank's next collective raise EslError within 30 s."""
+    mp.spawn(esl_workers.run, args=(esl_workers.pick_port(), "peer_dies"), nprocs=esl_workers.WORLD)
+
+
+def test_platform_hooks_name_the_backend_and_the_rank_chip():
+    """The platform returns `esl` (registered for hyperaccel) and `hyperaccel:i` for rank i."""
+    import torch.distributed as dist
+
+    from sglang_hyperaccel.distributed import BACKEND_NAME
+    from sglang_hyperaccel.platform.hyperaccel import HyperAccelPlatform
+
+    platform = HyperAccelPlatform()
+    assert platform.get_torch_distributed_backend_str() == BACKEND_NAME
+    assert dist.Backend.backend_capability[BACKEND_NAME] == ["hyperaccel"]
+    assert dist.Backend.default_device_backend_map["hyperaccel"] == BACKEND_NAME
+    assert platform.get_group_coordinator_device(1) == torch.device("hyperaccel:1")
