@@ -63,13 +63,26 @@ def host_kv_token_cap(server_args: Any) -> int | None:
     spec = _model_spec(server_args)
     if spec is None or spec.kv_bytes_per_token <= 0:
         return None
-    devices = max(1, int(server_args.tp_size or 1))
+    # Ranks split each token's KV heads, so the whole server's KV is tokens x kv_bytes_per_token:
+    # one budget for the server, whatever its tensor-parallel degree.
     budget = min(psutil.virtual_memory().available * HOST_KV_FRACTION, HOST_KV_CAP_BYTES)
-    return max(1024, int(budget * devices / spec.kv_bytes_per_token))
+    return max(1024, int(budget / spec.kv_bytes_per_token))
+
+
+def check_device_count(server_args: Any) -> None:
+    """Refuse a tensor-parallel degree larger than the number of emulated chips."""
+    from sglang_hyperaccel import env
+
+    wanted = max(1, int(server_args.tp_size or 1)) * max(1, int(getattr(server_args, "pp_size", 1) or 1))
+    have = env.device_count()
+    if wanted > have:
+        _fail(f"--tp-size {server_args.tp_size} needs {wanted} chips but {have} are emulated; "
+              f"set {env.DEVICE_COUNT}={wanted} or lower --tp-size")
 
 
 def apply_defaults(server_args: Any) -> None:
     """Write the chip's defaults into SGLang's recorder `server_args`."""
+    check_device_count(server_args)
     check_model_fits(server_args)
     if server_args.attention_backend is None:
         server_args.attention_backend = "hyperaccel"

@@ -39,3 +39,13 @@ def test_bad_memory_setting(demo_model):
     done = _launch(demo_model, {"SGLANG_HYPERACCEL_MEMORY": "lots"})
     assert done.returncode == 2
     assert "SGLANG_HYPERACCEL_MEMORY" in done.stderr
+
+
+def test_more_ranks_than_chips(demo_model):
+    """--tp-size 4 with 2 emulated chips is refused before any rank starts."""
+    cmd = [sys.executable, "-m", "sglang.launch_server", "--device", "hyperaccel", "--model-path", str(demo_model),
+           "--host", "127.0.0.1", "--port", str(free_port()), "--tp-size", "4"]
+    done = subprocess.run(cmd, env={**os.environ, "SGLANG_HYPERACCEL_DEVICE_COUNT": "2"}, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 2
+    assert "needs 4 chips but 2 are emulated" in done.stderr
