@@ -21,6 +21,23 @@ _CORPUS_DOCS = 20000
 _MARKER = "BUILD_OK"  # written last, so a half-built directory is never taken for a model
 
 
+def fingerprint(config: DemoModelConfig) -> str:
+    """Identity of what a build produces: the config, the corpus and this builder's code.
+
+    Stored in the marker, so a checkout whose demo-model recipe changed rebuilds instead of
+    serving a stale model.
+    """
+    import hashlib
+    import inspect
+
+    from sglang_hyperaccel.demo import build as build_module, corpus
+
+    digest = hashlib.sha256(repr(config).encode())
+    for module in (corpus, build_module):
+        digest.update(inspect.getsource(module).encode())
+    return digest.hexdigest()[:16]
+
+
 def model_path(name: str = DEFAULT_DEMO_MODEL) -> Path:
     """Where the demo model `name` lives (built or not)."""
     return env.model_dir() / name
@@ -31,7 +48,8 @@ def ensure_demo_model(name: str = DEFAULT_DEMO_MODEL) -> Path:
     if name not in DEMO_MODELS:
         raise ValueError(f"unknown demo model {name!r}; known: {', '.join(DEMO_MODELS)}")
     path = model_path(name)
-    if not (path / _MARKER).exists():
+    marker = path / _MARKER
+    if not marker.exists() or marker.read_text().strip() != fingerprint(DEMO_MODELS[name]):
         build(DEMO_MODELS[name], path)
     return path
 
@@ -112,7 +130,7 @@ def build(config: DemoModelConfig, path: Path) -> Path:
     model.save_pretrained(staging, safe_serialization=True)
     tokenizer.save_pretrained(staging)
     (staging / "demo_model.json").write_text(json.dumps({"name": config.name, "train_steps": config.train_steps}))
-    (staging / _MARKER).write_text("ok\n")
+    (staging / _MARKER).write_text(fingerprint(config) + "\n")
     if path.exists():
         shutil.rmtree(path)
     staging.rename(path)
