@@ -10,6 +10,7 @@ or its public registries; nothing edits SGLang's files.
 | `ModelRunner.forward` | AROUND | charge every forward batch to the chip clock (needs the batch's shape before the runner mutates it) | SGLang grows a per-batch timing callback for platforms |
 | `Scheduler.handle_generate_request` | BEFORE | stamp arrival on the chip clock for queue time and TTFT | as above |
 | `Scheduler.get_output_streamer_class` | AFTER | return a subclass that sends chip-time reports as `customized_info` | never: the documented way to add per-request output |
+| `XGrammarGrammar`, `XGrammarGrammarBackend`, `GuidanceGrammar` `.apply_vocab_mask` | replaced (static methods stay static; `grammar.py`), since HookRegistry's wrappers do not keep `staticmethod` | they raise "Unsupported device" (xgrammar) or compile with inductor (llguidance) for a device they do not list | SGLang dispatches grammar masks through the platform |
 | `TokenizerManager.update_request_meta_info` | AFTER | turn the accumulated report list into one `meta_info["hyperaccel"]` object | SGLang supports request-level dict customized info in streams |
 """
 
@@ -33,6 +34,9 @@ def install() -> None:
     from sglang_hyperaccel.radix_cache import register as register_radix_cache
 
     register_radix_cache()
+    from sglang_hyperaccel.platform import grammar
+
+    grammar.install()
 
 
 def _register_attention_backend() -> None:

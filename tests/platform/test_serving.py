@@ -93,3 +93,14 @@ def test_oversize_prompt_gets_4xx(server):
     assert 400 <= resp.status_code < 500, resp.text
     assert "context length" in resp.text.lower() or "too long" in resp.text.lower()
     assert _generate(server.url, "Hello", temperature=0, max_new_tokens=2)["meta_info"]["completion_tokens"] == 2
+
+
+def test_constrained_decoding_on_chip_with_default_grammar_backend(server):
+    """xgrammar (the default) masks logits on hyperaccel: regex and JSON-schema outputs match."""
+    import re
+
+    out = _generate(server.url, "A number: ", temperature=0, max_new_tokens=8, regex="[0-9]{1,3}")
+    assert re.fullmatch("[0-9]{1,3}", out["text"])
+    schema = {"type": "object", "properties": {"age": {"type": "integer"}}, "required": ["age"]}
+    out = _generate(server.url, "Person: ", temperature=0, max_new_tokens=32, json_schema=json.dumps(schema))
+    assert isinstance(json.loads(out["text"])["age"], int)
