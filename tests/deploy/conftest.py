@@ -1,0 +1,150 @@
+"""One `sglang-hyperaccel deploy --replicas 2` run as users start it, shared by the deployment tests.
+
+The CLI runs as a subprocess on loopback ports from 32300-32999; its stdout is read by a thread so
+every wait is bounded. Teardown SIGTERMs it and then SIGKILLs whatever of its process tree is left.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT = 420.0
+# xgrammar's vocab-mask kernel rejects the hyperaccel device (RuntimeError: Unsupported device),
+# which kills a replica on its first regex request; outlines masks with plain tensor ops.
+SERVER_ARGS = ("--dtype", "float32", "--grammar-backend", "outlines", "--enable-metrics")
+
+
+def free_block(size: int, start: int = 32300, stop: int = 32999) -> int:
+    """The first port p in [start, stop) with p..p+size-1 all free on loopback."""
+    for base in range(start, stop - size):
+        try:
+            socks = []
+            for port in range(base, base + size):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no free port block in 32300-32999")
+
+
+@dataclass
+class DeployRun:
+    """The running CLI: its process, the router URL, the replica URLs, and its output so far."""
+
+    process: subprocess.Popen
+    url: str
+    replica_urls: list[str]
+    log_dir: Path
+    lines: queue.Queue[str]
+    output: list[str] = field(default_factory=list)
+
+    def drain(self) -> list[str]:
+        while True:
+            try:
+                self.output.append(self.lines.get_nowait())
+            except queue.Empty:
+                return self.output
+
+    def wait_for_line(self, pattern: str, timeout: float) -> re.Match[str]:
+        """The first new output line matching `pattern`, within `timeout` seconds."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=1.0)
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    break
+                continue
+            self.output.append(line)
+            if match := regex.search(line):
+                return match
+        raise AssertionError(f"no line matching {pattern!r} in {timeout:.0f}s; output:\n" + "".join(self.output))
+
+    def replica_pid(self, url: str) -> int:
+        """The pid (= process group) of the `sglang.launch_server` serving `url`."""
+        port = url.rsplit(":", 1)[1]
+        for child in psutil.Process(self.process.pid).children(recursive=False):
+            cmd = child.cmdline()
+            if "sglang.launch_server" in cmd and port in cmd:
+                return child.pid
+        raise AssertionError(f"no replica process for {url}")
+
+
+def start_deploy(model: Path, args: tuple[str, ...] = ()) -> DeployRun:
+    base = free_block(3)
+    log_dir = Path(f"/tmp/sglang-hyperaccel-test-deploy-{base}")
+    cmd = [sys.executable, "-m", "sglang_hyperaccel.cli", "deploy", "--replicas", "2", "--port", str(base),
+           "--replica-base-port", str(base + 1), "--model-path", str(model), "--log-dir", str(log_dir),
+           *args, *SERVER_ARGS]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    run = DeployRun(proc, f"http://127.0.0.1:{base}", [f"http://127.0.0.1:{base + i}" for i in (1, 2)],
+                    log_dir, lines)
+    try:
+        run.wait_for_line(r"ready at http://", STARTUP_TIMEOUT)
+    except BaseException:
+        stop_deploy(run)
+        raise
+    return run
+
+
+def stop_deploy(run: DeployRun, timeout: float = 90.0) -> None:
+    """SIGTERM the CLI, wait, then SIGKILL every process (group) of its tree that is left."""
+    try:
+        tree = psutil.Process(run.process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        tree = []
+    if run.process.poll() is None:
+        run.process.send_signal(signal.SIGTERM)
+        try:
+            run.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            run.process.kill()
+    for proc in tree:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+@pytest.fixture(scope="module")
+def deploy_run(demo_model: Path) -> Iterator[DeployRun]:
+    """2 replicas of the demo model behind the router (cache_aware), stopped at module end."""
+    run = start_deploy(demo_model)
+    try:
+        yield run
+    finally:
+        stop_deploy(run)
