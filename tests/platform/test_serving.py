@@ -101,6 +101,7 @@ def test_constrained_decoding_on_chip_with_default_grammar_backend(server):
 
     out = _generate(server.url, "A number: ", temperature=0, max_new_tokens=8, regex="[0-9]{1,3}")
     assert re.fullmatch("[0-9]{1,3}", out["text"])
-    schema = {"type": "object", "properties": {"age": {"type": "integer"}}, "required": ["age"]}
+    schema = {"type": "object", "properties": {"age": {"type": "integer", "minimum": 0, "maximum": 150}},
+              "required": ["age"], "additionalProperties": False}
     out = _generate(server.url, "Person: ", temperature=0, max_new_tokens=32, json_schema=json.dumps(schema))
-    assert isinstance(json.loads(out["text"])["age"], int)
+    assert 0 <= json.loads(out["text"])["age"] <= 150
