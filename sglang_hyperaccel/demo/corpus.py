@@ -4,6 +4,12 @@ No model hub or dataset is reachable, and text that happens to be on a machine (
 pages) differs between machines, so the corpus is generated from a seeded RNG. It covers what the
 demo models are asked to produce: prose, chat turns, JSON objects (so a model learns to close
 strings and braces), dates, e-mail addresses, phone numbers, arithmetic and a small SQL subset.
+
+Structured generation leans on it most: a grammar forces the keys of a JSON schema the model never
+saw, and decoding only ends if the model then closes each string, array and object on its own. So
+about a third of the documents are schema-like records (nested objects, arrays, enums, URLs, ids,
+sentence-long descriptions, keys in the styles real schemas use), and single-field documents end
+right after a date, e-mail address or phone number.
 """
 
 from __future__ import annotations
@@ -32,6 +38,17 @@ _CITIES = "Seoul Paris Tokyo Berlin Lima Oslo Cairo Austin Busan Madrid".split()
 _LABELS = "positive negative neutral".split()
 _TABLES = "users orders items accounts".split()
 _COLUMNS = "id name price city age total".split()
+# Keys and enum values in the styles of real-world JSON schemas (camelCase, snake_case, short).
+_KEYS = (
+    "id name type title description version status kind url email created_at updatedAt enabled "
+    "count tags items labels metadata owner path value code message level source target priority "
+    "category author license homepage region timeout retries apiVersion spec data config options "
+    "properties format default required size width height color language timezone currency amount "
+    "quantity active visible userId orderId displayName firstName lastName phoneNumber address "
+    "street zip country start end duration unit notes comment result error"
+).split()
+_ENUMS = "active inactive pending done open closed low medium high info warning error draft".split()
+_TLDS = "com org io dev net".split()
 
 
 def _sentence(rng: random.Random) -> str:
@@ -52,6 +69,47 @@ def _email(rng: random.Random) -> str:
 
 def _phone(rng: random.Random) -> str:
     return f"{rng.randint(200, 999)}-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}"
+
+
+def _short_string(rng: random.Random) -> str:
+    kind = rng.randrange(9)
+    if kind == 0:
+        return _sentence(rng)
+    if kind == 1:
+        return f"https://{rng.choice(_NOUNS)}.{rng.choice(_TLDS)}/{rng.choice(_NOUNS)}/{rng.randint(1, 999)}"
+    if kind == 2:
+        return f"{rng.choice(_NOUNS)}-{rng.randint(1, 9999)}"
+    if kind == 3:
+        return f"{rng.randint(0, 9)}.{rng.randint(0, 20)}.{rng.randint(0, 9)}"
+    if kind == 4:
+        return rng.choice(_ENUMS)
+    if kind == 5:
+        return f"{rng.choice(_NAMES).title()} {rng.choice(_NAMES).title()}"
+    if kind == 6:
+        return " ".join(rng.choice(_ADJS + _NOUNS) for _ in range(rng.randint(1, 3)))
+    return rng.choice([_date(rng), _email(rng), _phone(rng), rng.choice(_CITIES)])
+
+
+def _schema_value(rng: random.Random, depth: int) -> object:
+    kind = rng.randrange(10 if depth < 3 else 7)
+    if kind < 3:
+        return _short_string(rng)
+    if kind == 3:
+        return rng.randint(0, 10 ** rng.randint(1, 5))
+    if kind == 4:
+        return round(rng.uniform(-100, 1000), rng.randint(1, 3))
+    if kind == 5:
+        return rng.choice([True, False, None])
+    if kind == 6:
+        return [_short_string(rng) for _ in range(rng.randint(0, 3))]
+    if kind == 7:
+        return [_schema_object(rng, depth + 1) for _ in range(rng.randint(1, 2))]
+    return _schema_object(rng, depth + 1)
+
+
+def _schema_object(rng: random.Random, depth: int = 0) -> dict[str, object]:
+    keys = rng.sample(_KEYS, rng.randint(1, 5 if depth == 0 else 3))
+    return {key: _schema_value(rng, depth) for key in keys}
 
 
 def _json_value(rng: random.Random, depth: int = 0) -> object:
@@ -90,8 +148,17 @@ def _sql(rng: random.Random) -> str:
     return text + ";"
 
 
+def _field(rng: random.Random) -> str:
+    label, value = rng.choice([("Date", _date), ("E-mail", _email), ("Phone", _phone)])
+    return f"{label}: {value(rng)}"
+
+
 def _document(rng: random.Random) -> str:
-    kind = rng.randrange(8)
+    kind = rng.randrange(11)
+    if kind >= 8:
+        if kind == 8:
+            return _field(rng)
+        return f"Extract the record as JSON.\n{json.dumps(_schema_object(rng))}"
     if kind == 0:
         return " ".join(_sentence(rng) for _ in range(rng.randint(2, 6)))
     if kind == 1:
