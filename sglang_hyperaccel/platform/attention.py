@@ -9,7 +9,7 @@ Sliding-window, cross and encoder-only attention fall back to SGLang's torch-nat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch.nn.functional import scaled_dot_product_attention
@@ -23,37 +23,63 @@ from sglang.srt.mem_cache.memory_pool import KVWriteLoc
 class BatchLayout:
     """Where a forward batch's tokens sit, shared by every layer of that forward.
 
-    `kv_slots[b, j]` is the KV slot of key position j of request b (0 past its length);
-    `mask[b, 0, i, j]` allows query i of request b to attend key j; `query_rows` maps each packed
-    query token to its row in the padded [batch * max_q] layout.
+    `kv_index[b * max_kv + j]` is the KV slot of key position j of request b (0 past its length),
+    flat so that each layer gathers K and V with one contiguous-row `index_select`; `mask[b, 0, i, j]`
+    allows query i of request b to attend key j, or is None when every query may attend every key
+    (a decode batch whose requests all have the same length), so attention runs unmasked;
+    `query_rows` maps each packed query token to its row in the padded [batch * max_q] layout.
     """
 
-    kv_slots: torch.Tensor
-    mask: torch.Tensor
+    kv_index: torch.Tensor
+    mask: torch.Tensor | None
     query_rows: torch.Tensor | None
     batch: int
     max_q: int
+    max_kv: int
+    device: torch.device
+    # The mask as SDPA's additive float mask, made once per dtype on the first layer that asks.
+    additive: dict[torch.dtype, torch.Tensor] = field(default_factory=dict)
+
+    def attn_mask(self, dtype: torch.dtype) -> torch.Tensor | None:
+        """The mask for queries of `dtype` on the device: 0 where allowed, -inf elsewhere.
+
+        The same values SDPA would derive from the boolean mask on every call (`where(mask, 0, -inf)`),
+        so the result is bit-identical; built on the host once per forward instead of per layer.
+        """
+        if self.mask is None:
+            return None
+        mask = self.additive.get(dtype)
+        if mask is None:
+            mask = torch.zeros(self.mask.shape, dtype=dtype).masked_fill_(~self.mask, float("-inf"))
+            mask = self.additive[dtype] = mask.to(self.device)
+        return mask
 
 
 def _layout(req_to_token: torch.Tensor, pool_indices: torch.Tensor, seq_lens: list[int],
             q_lens: list[int], device: torch.device) -> BatchLayout:
     batch, max_kv, max_q = len(seq_lens), max(seq_lens), max(q_lens)
     kv_slots = req_to_token[pool_indices, :max_kv]
-    kv_len = torch.tensor(seq_lens, dtype=torch.long).view(batch, 1, 1)
-    q_len = torch.tensor(q_lens, dtype=torch.long).view(batch, 1, 1)
-    q_pos = torch.arange(max_q).view(1, max_q, 1)
-    k_pos = torch.arange(max_kv).view(1, 1, max_kv)
-    # Query i of a request is absolute position kv_len - q_len + i: causal over its own keys.
-    mask = (k_pos <= kv_len - q_len + q_pos) & (k_pos < kv_len)
-    # Padded query rows attend key 0 only, so softmax never sees an all-masked row (NaN).
-    mask |= (q_pos >= q_len) & (k_pos == 0)
-    kv_slots = kv_slots.masked_fill((k_pos.view(1, max_kv) >= kv_len.view(batch, 1)).to(device), 0)
+    ragged = min(seq_lens) != max_kv
+    mask = None
+    if ragged or max_q > 1:
+        kv_len = torch.tensor(seq_lens, dtype=torch.long).view(batch, 1, 1)
+        q_len = torch.tensor(q_lens, dtype=torch.long).view(batch, 1, 1)
+        q_pos = torch.arange(max_q).view(1, max_q, 1)
+        k_pos = torch.arange(max_kv).view(1, 1, max_kv)
+        # Query i of a request is absolute position kv_len - q_len + i: causal over its own keys.
+        mask = (k_pos <= kv_len - q_len + q_pos) & (k_pos < kv_len)
+        # Padded query rows attend key 0 only, so softmax never sees an all-masked row (NaN).
+        mask |= (q_pos >= q_len) & (k_pos == 0)
+        mask = mask.unsqueeze(1)
+    if ragged:
+        past_end = torch.arange(max_kv).view(1, max_kv) >= torch.tensor(seq_lens).view(batch, 1)
+        kv_slots = kv_slots.masked_fill(past_end.to(device), 0)
     query_rows = None
     if max_q > 1:
         rows = [b * max_q + i for b, n in enumerate(q_lens) for i in range(n)]
         query_rows = torch.tensor(rows, dtype=torch.long).to(device)
-    return BatchLayout(kv_slots=kv_slots, mask=mask.unsqueeze(1).to(device), query_rows=query_rows,
-                       batch=batch, max_q=max_q)
+    return BatchLayout(kv_index=kv_slots.reshape(-1), mask=mask, query_rows=query_rows, batch=batch,
+                       max_q=max_q, max_kv=max_kv, device=device)
 
 
 class HyperAccelAttnBackend(TorchNativeAttnBackend):
@@ -84,6 +110,12 @@ class HyperAccelAttnBackend(TorchNativeAttnBackend):
             and layer.qk_head_dim == layer.v_head_dim
         )
 
+    def _gather(self, buffer: torch.Tensor) -> torch.Tensor:
+        """[batch, heads, max_kv, dim] view of the batch's K or V rows of a [slots, heads, dim] buffer."""
+        lay = self.layout
+        rows = buffer.index_select(0, lay.kv_index)
+        return rows.view(lay.batch, lay.max_kv, *buffer.shape[1:]).transpose(1, 2)
+
     def _attend(self, q, k, v, layer, forward_batch, save_kv_cache: bool) -> torch.Tensor:
         if save_kv_cache and k is not None and v is not None:
             self.token_to_kv_pool.set_kv_buffer(
@@ -97,12 +129,12 @@ class HyperAccelAttnBackend(TorchNativeAttnBackend):
             padded[lay.query_rows] = q
             q = padded
         q = q.view(lay.batch, lay.max_q, heads, dim).transpose(1, 2)
-        keys = self.token_to_kv_pool.get_key_buffer(layer.layer_id)[lay.kv_slots].transpose(1, 2)
-        values = self.token_to_kv_pool.get_value_buffer(layer.layer_id)[lay.kv_slots].transpose(1, 2)
+        keys = self._gather(self.token_to_kv_pool.get_key_buffer(layer.layer_id))
+        values = self._gather(self.token_to_kv_pool.get_value_buffer(layer.layer_id))
         if keys.dtype != q.dtype:
             keys, values = keys.to(q.dtype), values.to(q.dtype)
         out = scaled_dot_product_attention(
-            q, keys, values, attn_mask=lay.mask, scale=layer.scaling,
+            q, keys, values, attn_mask=lay.attn_mask(q.dtype), scale=layer.scaling,
             enable_gqa=layer.tp_q_head_num != layer.tp_k_head_num,
         )
         out = out.transpose(1, 2).reshape(lay.batch * lay.max_q, heads * layer.v_head_dim)

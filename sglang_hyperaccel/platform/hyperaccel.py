@@ -125,3 +125,14 @@ class HyperAccelPlatform(HyperAccelDeviceMixin, SRTPlatform):
 
     def get_dispatch_key_name(self) -> str:
         return "native"
+
+    # /start_profile asks for these (the base class raises, which ended the scheduler). The chip's
+    # kernels run on host threads, so torch's CPU activity records them; "HYPERACCEL" is accepted
+    # as an activity name beside SGLang's "CPU".
+    def get_torch_profiler_activity_str(self) -> str:
+        return "HYPERACCEL"
+
+    def get_torch_profiler_activity(self) -> Any:
+        import torch
+
+        return torch.profiler.ProfilerActivity.CPU

@@ -8,6 +8,7 @@ or its public registries; nothing edits SGLang's files.
 | attention backend `hyperaccel` | `register_attention_backend`, `add_attention_backend_choices` | the chip's batched paged attention; the name `torch_native` is special-cased in core | never: public seam |
 | radix-cache backend `hyperaccel` | `register_radix_cache_backend` (public registry), default via `--radix-cache-backend` | SGLang's unified radix cache plus hit/eviction counters | never: public seam |
 | `ModelRunner.forward` | AROUND | charge every forward batch to the chip clock (needs the batch's shape before the runner mutates it) | SGLang grows a per-batch timing callback for platforms |
+| `ModelRunner.load_model` | AROUND | it sets `torch.set_num_threads(1)` for any device but "cpu" and never restores it; the chip computes on host threads (`threads.py`) | SGLang asks the platform whether host threads compute |
 | `Scheduler.handle_generate_request` | BEFORE | stamp arrival on the chip clock for queue time and TTFT | as above |
 | `Scheduler.get_output_streamer_class` | AFTER | return a subclass that sends chip-time reports as `customized_info` | never: the documented way to add per-request output |
 | `XGrammarGrammar`, `XGrammarGrammarBackend`, `GuidanceGrammar` `.apply_vocab_mask` | replaced (static methods stay static; `grammar.py`), since HookRegistry's wrappers do not keep `staticmethod` | they raise "Unsupported device" (xgrammar) or compile with inductor (llguidance) for a device they do not list | SGLang dispatches grammar masks through the platform |
@@ -58,9 +59,10 @@ def _register_attention_backend() -> None:
 def _register_chip_time_hooks() -> None:
     from sglang.srt.plugins.hook_registry import HookRegistry, HookType
 
-    from sglang_hyperaccel.platform import chiptime
+    from sglang_hyperaccel.platform import chiptime, threads
 
     HookRegistry.register(f"{_RUNNER}.forward", chiptime.forward_around, HookType.AROUND)
+    HookRegistry.register(f"{_RUNNER}.load_model", threads.load_model_around, HookType.AROUND)
     HookRegistry.register(f"{_SCHEDULER}.handle_generate_request", chiptime.arrival_before, HookType.BEFORE)
     HookRegistry.register(f"{_SCHEDULER}.get_output_streamer_class", chiptime.output_streamer_class,
                           HookType.AFTER)

@@ -57,3 +57,24 @@ def test_platform_hooks_name_the_backend_and_the_rank_chip():
     assert dist.Backend.backend_capability[BACKEND_NAME] == ["hyperaccel"]
     assert dist.Backend.default_device_backend_map["hyperaccel"] == BACKEND_NAME
     assert platform.get_group_coordinator_device(1) == torch.device("hyperaccel:1")
+
+
+def test_one_rank_reductions_skip_the_link():
+    """On a one-rank group every reduce op is the identity: values unchanged, no gloo launch, counted."""
+    import datetime
+
+    from torch._C._distributed_c10d import AllreduceOptions, HashStore, ReduceOp
+
+    from sglang_hyperaccel.device import register as register_device
+    from sglang_hyperaccel.distributed.backend import EslBackend
+
+    register_device()
+    backend = EslBackend(HashStore(), 0, 1, datetime.timedelta(seconds=10))
+    backend._transport = None  # any launch would now fail
+    ids = torch.tensor([5, 7, 11], device="hyperaccel")
+    for op in (ReduceOp.MIN, ReduceOp.SUM, ReduceOp.AVG, ReduceOp.MAX):
+        opts = AllreduceOptions()
+        opts.reduceOp = op
+        assert backend.allreduce([ids], opts).wait()
+    assert ids.cpu().tolist() == [5, 7, 11]
+    assert backend.calls["allreduce"] == 4

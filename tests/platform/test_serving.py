@@ -105,3 +105,20 @@ def test_constrained_decoding_on_chip_with_default_grammar_backend(server):
               "required": ["age"], "additionalProperties": False}
     out = _generate(server.url, "Person: ", temperature=0, max_new_tokens=32, json_schema=json.dumps(schema))
     assert 0 <= json.loads(out["text"])["age"] <= 150
+
+
+def test_profiler_route_writes_a_trace_and_server_keeps_serving(server, tmp_path):
+    """/start_profile (torch profiler, CPU activity) records a few steps to a trace file; it used to
+    end the scheduler, since SGLang asks the platform for its profiler activity."""
+    import time
+
+    resp = requests.post(f"{server.url}/start_profile", json={
+        "activities": ["CPU"], "num_steps": 2, "output_dir": str(tmp_path)}, timeout=60)
+    assert resp.status_code == 200, resp.text
+    _generate(server.url, "Hello", temperature=0, max_new_tokens=8, ignore_eos=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("*.trace.json*")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert list(tmp_path.glob("*.trace.json*")), "no trace written"
+    assert requests.get(f"{server.url}/health", timeout=10).status_code == 200
+    assert _generate(server.url, "Hello", temperature=0, max_new_tokens=2)["meta_info"]["completion_tokens"] >= 1

@@ -15,6 +15,7 @@
 #include <ATen/core/stack.h>
 #include <ATen/native/DispatchStub.h>
 #include <ATen/native/transformers/attention.h>
+#include <ATen/Operators.h>
 #include <ATen/ops/_fused_sdp_choice.h>
 #include <ATen/ops/_local_scalar_dense_native.h>
 #include <ATen/ops/_reshape_alias_native.h>
@@ -28,7 +29,9 @@
 #include <c10/util/SmallVector.h>
 #include <torch/library.h>
 
+#include <tuple>
 #include <utility>
+#include <vector>
 
 namespace hyperaccel {
 namespace {
@@ -338,6 +341,128 @@ void convolution_backward_overrideable(const c10::OperatorHandle& op, torch::jit
 }
 
 // ---------------------------------------------------------------------------------------------
+// Unboxed fast path: the hottest ops of a decoder forward (elementwise, norms, matmuls, gathers,
+// attention) run on CPU aliases exactly as in the boxed fallback above, but are called through
+// their typed redispatch: no boxing of arguments onto a stack and back. Profiling a decode step
+// showed the boxed round trip costing about as much as the aliasing itself for small tensors.
+// ---------------------------------------------------------------------------------------------
+
+const c10::DispatchKeySet kCpuKeys(c10::DispatchKey::CPU);
+
+// The CPU-side value of one argument, by its declared type: device tensors become aliases (written
+// for mutable `Tensor&`), tensor lists alias their device elements, everything else passes as is.
+template <class P>
+struct ToCpu {
+  static P run(Call& /*call*/, P value) {
+    return std::forward<P>(value);
+  }
+};
+
+template <>
+struct ToCpu<const at::Tensor&> {
+  static at::Tensor run(Call& call, const at::Tensor& t) {
+    return on_chip(t) ? call.to_cpu(t, false) : t;
+  }
+};
+
+template <>
+struct ToCpu<const std::optional<at::Tensor>&> {
+  static std::optional<at::Tensor> run(Call& call, const std::optional<at::Tensor>& t) {
+    if (t.has_value() && on_chip(*t)) {
+      return call.to_cpu(*t, false);
+    }
+    return t;
+  }
+};
+
+// An lvalue the CPU kernel may write through; lives until the end of the call expression.
+struct WrittenAlias {
+  at::Tensor cpu;
+  operator at::Tensor&() && {
+    return cpu;
+  }
+};
+
+template <>
+struct ToCpu<at::Tensor&> {
+  static WrittenAlias run(Call& call, at::Tensor& t) {
+    return WrittenAlias{on_chip(t) ? call.to_cpu(t, true) : t};
+  }
+};
+
+template <>
+struct ToCpu<const c10::List<std::optional<at::Tensor>>&> {
+  static c10::List<std::optional<at::Tensor>> run(Call& call,
+                                                  const c10::List<std::optional<at::Tensor>>& list) {
+    c10::List<std::optional<at::Tensor>> mapped;
+    mapped.reserve(list.size());
+    for (const std::optional<at::Tensor>& t : list) {
+      mapped.push_back(ToCpu<const std::optional<at::Tensor>&>::run(call, t));
+    }
+    return mapped;
+  }
+};
+
+// Keeps the aliases of a tensor list alive while the kernel sees them as an ITensorListRef.
+struct TensorListAlias {
+  std::vector<at::Tensor> cpu;
+  operator at::ITensorListRef() const {
+    return at::ITensorListRef(cpu);
+  }
+};
+
+template <>
+struct ToCpu<const at::ITensorListRef&> {
+  static TensorListAlias run(Call& call, const at::ITensorListRef& list) {
+    TensorListAlias alias;
+    alias.cpu.reserve(list.size());
+    for (const at::Tensor& t : list) {
+      alias.cpu.push_back(on_chip(t) ? call.to_cpu(t, false) : t);
+    }
+    return alias;
+  }
+};
+
+inline at::Tensor to_device(Call& call, const at::Tensor& t) {
+  return call.to_device(t);
+}
+
+template <class... T>
+std::tuple<T...> to_device(Call& call, std::tuple<T...>&& results) {
+  return std::apply([&](auto&&... r) { return std::tuple<T...>(call.to_device(r)...); },
+                    std::move(results));
+}
+
+// A functional op: fresh (or view) results mapped back as by the boxed fallback.
+template <class Op, class Sig = typename Op::schema>
+struct Functional;
+
+template <class Op, class R, class... P>
+struct Functional<Op, R(P...)> {
+  static R call(P... args) {
+    Call call(/*same_device=*/true);
+    auto result = Op::redispatch(kCpuKeys, ToCpu<P>::run(call, std::forward<P>(args))...);
+    call.sync_written();
+    return to_device(call, std::move(result));
+  }
+};
+
+// An in-place op (`self` first, returned): the kernel writes through the alias of `self`.
+template <class Op, class Sig = typename Op::schema>
+struct InPlace;
+
+template <class Op, class... P>
+struct InPlace<Op, at::Tensor&(at::Tensor&, P...)> {
+  static at::Tensor& call(at::Tensor& self, P... args) {
+    Call call(/*same_device=*/true);
+    Op::redispatch(kCpuKeys, ToCpu<at::Tensor&>::run(call, self),
+                   ToCpu<P>::run(call, std::forward<P>(args))...);
+    call.sync_written();
+    return self;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
 // Native structural ops
 // ---------------------------------------------------------------------------------------------
 
@@ -475,6 +600,44 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
          torch::CppFunction::makeFromBoxedFunction<&convolution_overrideable>());
   m.impl("convolution_backward_overrideable",
          torch::CppFunction::makeFromBoxedFunction<&convolution_backward_overrideable>());
+
+  // The unboxed fast path (see above); every other op takes the boxed fallback.
+  m.impl("add.Tensor", TORCH_FN(Functional<at::_ops::add_Tensor>::call));
+  m.impl("sub.Tensor", TORCH_FN(Functional<at::_ops::sub_Tensor>::call));
+  m.impl("mul.Tensor", TORCH_FN(Functional<at::_ops::mul_Tensor>::call));
+  m.impl("div.Tensor", TORCH_FN(Functional<at::_ops::div_Tensor>::call));
+  m.impl("neg", TORCH_FN(Functional<at::_ops::neg>::call));
+  m.impl("exp", TORCH_FN(Functional<at::_ops::exp>::call));
+  m.impl("cos", TORCH_FN(Functional<at::_ops::cos>::call));
+  m.impl("sin", TORCH_FN(Functional<at::_ops::sin>::call));
+  m.impl("sigmoid", TORCH_FN(Functional<at::_ops::sigmoid>::call));
+  m.impl("gelu", TORCH_FN(Functional<at::_ops::gelu>::call));
+  m.impl("clamp", TORCH_FN(Functional<at::_ops::clamp>::call));
+  m.impl("pow.Tensor_Scalar", TORCH_FN(Functional<at::_ops::pow_Tensor_Scalar>::call));
+  m.impl("rsqrt", TORCH_FN(Functional<at::_ops::rsqrt>::call));
+  m.impl("silu", TORCH_FN(Functional<at::_ops::silu>::call));
+  m.impl("mean.dim", TORCH_FN(Functional<at::_ops::mean_dim>::call));
+  m.impl("sum.dim_IntList", TORCH_FN(Functional<at::_ops::sum_dim_IntList>::call));
+  m.impl("_softmax", TORCH_FN(Functional<at::_ops::_softmax>::call));
+  m.impl("_log_softmax", TORCH_FN(Functional<at::_ops::_log_softmax>::call));
+  m.impl("argmax", TORCH_FN(Functional<at::_ops::argmax>::call));
+  m.impl("topk", TORCH_FN(Functional<at::_ops::topk>::call));
+  m.impl("where.self", TORCH_FN(Functional<at::_ops::where_self>::call));
+  m.impl("mm", TORCH_FN(Functional<at::_ops::mm>::call));
+  m.impl("addmm", TORCH_FN(Functional<at::_ops::addmm>::call));
+  m.impl("bmm", TORCH_FN(Functional<at::_ops::bmm>::call));
+  m.impl("cat", TORCH_FN(Functional<at::_ops::cat>::call));
+  m.impl("index_select", TORCH_FN(Functional<at::_ops::index_select>::call));
+  m.impl("index.Tensor", TORCH_FN(Functional<at::_ops::index_Tensor>::call));
+  m.impl("_scaled_dot_product_flash_attention_for_cpu",
+         TORCH_FN(Functional<at::_ops::_scaled_dot_product_flash_attention_for_cpu>::call));
+  m.impl("_index_put_impl_", TORCH_FN(InPlace<at::_ops::_index_put_impl_>::call));
+  m.impl("add_.Tensor", TORCH_FN(InPlace<at::_ops::add__Tensor>::call));
+  m.impl("mul_.Tensor", TORCH_FN(InPlace<at::_ops::mul__Tensor>::call));
+  m.impl("div_.Tensor", TORCH_FN(InPlace<at::_ops::div__Tensor>::call));
+  m.impl("fill_.Scalar", TORCH_FN(InPlace<at::_ops::fill__Scalar>::call));
+  m.impl("zero_", TORCH_FN(InPlace<at::_ops::zero_>::call));
+  m.impl("masked_fill_.Scalar", TORCH_FN(InPlace<at::_ops::masked_fill__Scalar>::call));
 
   // These ops have a CPU kernel and also a CompositeExplicitAutograd one, which PrivateUse1
   // would take over the fallback: slower, and rounding differently from CPU (layer norm).
