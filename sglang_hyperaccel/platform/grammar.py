@@ -19,14 +19,45 @@ DEVICE_TYPE = "hyperaccel"
 def apply_token_bitmask(logits: torch.Tensor, vocab_mask: torch.Tensor) -> None:
     """Set `logits[b, t]` to -inf where bit `t % 32` of `vocab_mask[b, t // 32]` is 0 (in place).
 
-    Tokens past the mask's coverage are left alone, as xgrammar's own kernels do.
+    Tokens past the mask's coverage are left alone, as xgrammar's own kernels do. The chip's
+    memory is host memory, so xgrammar's CPU kernel runs on the tensors' bytes in one call;
+    `apply_token_bitmask_ops` (device ops, any dtype and layout) is the fallback.
     """
+    kernel = _host_kernel()
+    rows = logits.view(-1, logits.shape[-1]) if logits.dim() != 2 else logits
+    if (kernel is not None and rows.dtype in _KERNEL_DTYPES and rows.stride(-1) == 1
+            and vocab_mask.dtype == torch.int32 and vocab_mask.dim() == 2 and vocab_mask.stride(-1) == 1
+            and vocab_mask.device.type in ("cpu", DEVICE_TYPE) and vocab_mask.shape[0] >= rows.shape[0]):
+        covered = min(rows.shape[-1], vocab_mask.shape[-1] * 32)
+        kernel(rows.data_ptr(), tuple(rows.shape), tuple(rows.stride()),
+               vocab_mask.data_ptr(), (rows.shape[0], vocab_mask.shape[1]), tuple(vocab_mask.stride()),
+               covered, None, _KERNEL_DTYPES[rows.dtype])
+        return
+    apply_token_bitmask_ops(logits, vocab_mask)
+
+
+def apply_token_bitmask_ops(logits: torch.Tensor, vocab_mask: torch.Tensor) -> None:
+    """`apply_token_bitmask` as device tensor ops."""
     mask = vocab_mask.to(logits.device)
     rows = logits.view(-1, logits.shape[-1])
     covered = min(rows.shape[-1], mask.shape[-1] * 32)
     shifts = torch.arange(32, dtype=mask.dtype, device=logits.device)
     allowed = ((mask.unsqueeze(-1) >> shifts) & 1).reshape(mask.shape[0], -1)[: rows.shape[0], :covered]
     rows[:, :covered].masked_fill_(allowed == 0, float("-inf"))
+
+
+_KERNEL_DTYPES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
+
+
+@functools.lru_cache(maxsize=1)
+def _host_kernel() -> Callable | None:
+    """xgrammar's CPU bitmask kernel, called on raw host pointers (xgrammar 0.2.x, pinned by SGLang)."""
+    try:
+        from xgrammar.base import _core
+
+        return _core.kernels.apply_token_bitmask_inplace_cpu
+    except (ImportError, AttributeError):
+        return None
 
 
 def _on_chip(original: Callable, *, bound: bool) -> Callable:

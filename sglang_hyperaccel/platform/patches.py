@@ -9,6 +9,7 @@ or its public registries; nothing edits SGLang's files.
 | radix-cache backend `hyperaccel` | `register_radix_cache_backend` (public registry), default via `--radix-cache-backend` | SGLang's unified radix cache plus hit/eviction counters | never: public seam |
 | `ModelRunner.forward` | AROUND | charge every forward batch to the chip clock (needs the batch's shape before the runner mutates it) | SGLang grows a per-batch timing callback for platforms |
 | `ModelRunner.load_model` | AROUND | it sets `torch.set_num_threads(1)` for any device but "cpu" and never restores it; the chip computes on host threads (`threads.py`) | SGLang asks the platform whether host threads compute |
+| `Sampler._sync_token_ids_across_tp` | AROUND | with a grammar in the batch it all-reduces the sampled ids even over a one-rank group; skipped there (`sync.py`), ~1% of a constrained decode step | SGLang checks the group size itself |
 | `Scheduler.handle_generate_request` | BEFORE | stamp arrival on the chip clock for queue time and TTFT | as above |
 | `Scheduler.get_output_streamer_class` | AFTER | return a subclass that sends chip-time reports as `customized_info` | never: the documented way to add per-request output |
 | `XGrammarGrammar`, `XGrammarGrammarBackend`, `GuidanceGrammar` `.apply_vocab_mask` | replaced (static methods stay static; `grammar.py`), since HookRegistry's wrappers do not keep `staticmethod` | they raise "Unsupported device" (xgrammar) or compile with inductor (llguidance) for a device they do not list | SGLang dispatches grammar masks through the platform |
@@ -22,6 +23,7 @@ _installed = False
 _SCHEDULER = "sglang.srt.managers.scheduler.Scheduler"
 _RUNNER = "sglang.srt.model_executor.model_runner.ModelRunner"
 _TOKENIZER = "sglang.srt.managers.tokenizer_manager.TokenizerManager"
+_SAMPLER = "sglang.srt.layers.sampler.Sampler"
 
 
 def install() -> None:
@@ -59,10 +61,11 @@ def _register_attention_backend() -> None:
 def _register_chip_time_hooks() -> None:
     from sglang.srt.plugins.hook_registry import HookRegistry, HookType
 
-    from sglang_hyperaccel.platform import chiptime, threads
+    from sglang_hyperaccel.platform import chiptime, sync, threads
 
     HookRegistry.register(f"{_RUNNER}.forward", chiptime.forward_around, HookType.AROUND)
     HookRegistry.register(f"{_RUNNER}.load_model", threads.load_model_around, HookType.AROUND)
+    HookRegistry.register(f"{_SAMPLER}._sync_token_ids_across_tp", sync.token_ids_around, HookType.AROUND)
     HookRegistry.register(f"{_SCHEDULER}.handle_generate_request", chiptime.arrival_before, HookType.BEFORE)
     HookRegistry.register(f"{_SCHEDULER}.get_output_streamer_class", chiptime.output_streamer_class,
                           HookType.AFTER)
