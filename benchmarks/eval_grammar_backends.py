@@ -47,6 +47,7 @@ sys.path.insert(0, str(REPO))
 BACKENDS = ("xgrammar", "outlines", "llguidance")
 PROMPT = "Extract the record as JSON.\n"  # the demo corpus's JSON-record document opening
 SERVER_ARGS = ("--dtype", "float32")
+DATA_NAME = "jsonschemabench-dev"  # beside the clone: <repo>/../shared/data/
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,8 @@ def validate(schema: dict, text: str) -> str:
     except ValueError as exc:
         return f"not JSON: {exc}"
     try:
-        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(instance))
+        errors = jsonschema.Draft202012Validator(schema).iter_errors(instance)
+        error = jsonschema.exceptions.best_match(errors)
     except Exception as exc:  # a schema the validator cannot use is not the engine's fault
         return f"validator error: {type(exc).__name__}: {exc}"
     return "" if error is None else f"invalid: {error.message[:200]}"
@@ -216,7 +218,8 @@ def coverage(url: str, report: Report, cases: list[Case], args: argparse.Namespa
 def time_case(url: str, outcome: Outcome, args: argparse.Namespace) -> Timing | None:
     """Same prompt, same number of new tokens, batch 1: constrained (grammar cached) vs free."""
     base = {"temperature": 0, "max_new_tokens": min(outcome.tokens, args.timing_tokens)}
-    status, con = generate(url, {**base, "json_schema": json.dumps(outcome.case.schema)}, args.request_timeout)
+    schema = json.dumps(outcome.case.schema)
+    status, con = generate(url, {**base, "json_schema": schema}, args.request_timeout)
     status2, free = generate(url, {**base, "ignore_eos": True}, args.request_timeout)
     if status != 200 or status2 != 200:
         return None
@@ -242,23 +245,37 @@ def timing(url: str, report: Report, args: argparse.Namespace) -> None:
 
 @contextmanager
 def backend_server(backend: str, args: argparse.Namespace) -> Iterator[str]:
-    from sglang_hyperaccel.server import ServerProcess
+    from sglang_hyperaccel.server import ServerProcess, ServerStartError
 
-    print(f"starting a server with --grammar-backend {backend} ...", file=sys.stderr, flush=True)
     server_args = (*SERVER_ARGS, "--grammar-backend", backend, *args.server_arg)
     env = {"SGLANG_GRAMMAR_MAX_POLL_ITERATIONS": str(args.compile_polls)}
-    with ServerProcess(args.model_path, args=server_args, env=env) as srv:
+    for attempt in (1, 2):  # a busy host sometimes gives a new server a port still in use (EADDRINUSE)
+        print(f"starting a server with --grammar-backend {backend} ...", file=sys.stderr, flush=True)
+        srv = ServerProcess(args.model_path, args=server_args, env=env)
+        try:
+            srv.start().wait_healthy()
+            break
+        except ServerStartError as exc:
+            srv.stop()
+            if attempt == 2:
+                raise
+            print(f"  start failed, retrying once: {str(exc).splitlines()[-1]}", file=sys.stderr)
+    try:
         yield srv.url
+    finally:
+        srv.stop()
 
 
 def print_table(reports: list[Report], max_new_tokens: int, file=sys.stdout) -> None:
-    print(f"| backend | schemas | compiled (timed out) | finished (<= {max_new_tokens} tok) | validated / finished "
-          f"| finished / compiled | ms/tok constrained | ms/tok free | masking cost |", file=file)
+    print(f"| backend | schemas | compiled (timed out) | finished (<= {max_new_tokens} tok) "
+          "| validated / finished | finished / compiled | ms/tok constrained | ms/tok free "
+          "| masking cost |", file=file)
     print("|---|---|---|---|---|---|---|---|---|", file=file)
     for r in reports:
         n, comp, fin, val = len(r.outcomes), r.count("compiled"), r.count("finished"), r.count("valid")
         con, free = r.ms_per_token(True), r.ms_per_token(False)
-        print(f"| {r.backend} | {n} | {comp} ({r.timed_out()}) | {fin} | {val} / {fin} | {fin / max(comp, 1):.0%} "
+        print(f"| {r.backend} | {n} | {comp} ({r.timed_out()}) | {fin} | {val} / {fin} "
+              f"| {fin / max(comp, 1):.0%} "
               f"| {con:.2f} | {free:.2f} | {r.masking_cost():+.1%} ({len(r.timings)} pairs) |", file=file)
 
 
@@ -317,15 +334,16 @@ def main() -> int:
     parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated, in order")
     parser.add_argument("--num-schemas", type=int, default=150)
     parser.add_argument("--max-new-tokens", type=int, default=1024)
-    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "jsonschemabench-dev")
+    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / DATA_NAME,
+                        help="JSONSchemaBench sample (MANIFEST.json + one file per schema)")
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight in the coverage pass")
     parser.add_argument("--timing-schemas", type=int, default=20, help="schemas timed at batch 1")
     parser.add_argument("--timing-tokens", type=int, default=128, help="most new tokens per timed run")
     parser.add_argument("--timing-repeats", type=int, default=3, help="timed pairs per schema")
     parser.add_argument("--request-timeout", type=float, default=300.0, help="seconds per request")
     parser.add_argument("--compile-polls", type=int, default=2000,
-                        help="SGLANG_GRAMMAR_MAX_POLL_ITERATIONS for started servers: a grammar still compiling "
-                             "after this many scheduler polls (>= 5 ms each) is answered 400, timed out")
+                        help="SGLANG_GRAMMAR_MAX_POLL_ITERATIONS for started servers: a grammar still "
+                             "compiling after this many scheduler polls (>= 5 ms each) is answered 400")
     parser.add_argument("--outlines-compile-budget", type=float, default=15.0,
                         help="seconds one outlines schema may take to compile before it counts as timed out")
     parser.add_argument("--model-path", type=Path, help="model to serve (default: the demo model)")
