@@ -15,6 +15,9 @@ from sglang.srt.platforms.interface import PlatformCapabilities, SRTPlatform
 logger = logging.getLogger(__name__)
 
 ATTENTION_BACKEND = "hyperaccel"
+# SGLang's fused ops pick `forward_<key>` or a forward registered for this key, else forward_native;
+# "native" keeps forward_native for every op without a registered chip forward (`fused_ops.py`).
+DISPATCH_KEY = "native"
 
 
 class HyperAccelDeviceMixin(DeviceMixin):
@@ -124,7 +127,7 @@ class HyperAccelPlatform(HyperAccelDeviceMixin, SRTPlatform):
         return "eager"
 
     def get_dispatch_key_name(self) -> str:
-        return "native"
+        return DISPATCH_KEY
 
     # /start_profile asks for these (the base class raises, which ended the scheduler). The chip's
     # kernels run on host threads, so torch's CPU activity records them; "HYPERACCEL" is accepted

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import requests
 
@@ -92,6 +93,21 @@ def test_oversize_prompt_gets_4xx(server):
                          json={"input_ids": [5] * 5000, "sampling_params": {"max_new_tokens": 4}})
     assert 400 <= resp.status_code < 500, resp.text
     assert "context length" in resp.text.lower() or "too long" in resp.text.lower()
+    assert _generate(server.url, "Hello", temperature=0, max_new_tokens=2, ignore_eos=True)["meta_info"]["completion_tokens"] == 2
+
+
+def test_out_of_vocabulary_input_ids_get_4xx_and_server_keeps_serving(server):
+    """Prompt ids outside the vocabulary (negative or >= vocab size) are refused with a 400 naming
+    the id and the range; before this check such a request ended the scheduler."""
+    vocab = json.loads((Path(server.model_path) / "config.json").read_text())["vocab_size"]
+    for bad in (vocab, vocab + 1000, -1):
+        resp = requests.post(f"{server.url}/generate", timeout=60,
+                             json={"input_ids": [5, bad, 6], "sampling_params": {"max_new_tokens": 4}})
+        assert resp.status_code == 400, resp.text
+        assert f"out-of-vocabulary token id {bad}" in resp.text and f"[0, {vocab})" in resp.text
+    ok = requests.post(f"{server.url}/generate", timeout=60,
+                       json={"input_ids": [5, vocab - 1, 6], "sampling_params": {"max_new_tokens": 2}})
+    assert ok.status_code == 200, ok.text
     assert _generate(server.url, "Hello", temperature=0, max_new_tokens=2, ignore_eos=True)["meta_info"]["completion_tokens"] == 2
 
 
