@@ -15,7 +15,7 @@ setup(
         CppExtension(
             name="sglang_hyperaccel.device._C",
             sources=sorted(glob("sglang_hyperaccel/device/csrc/*.cpp")),
-            extra_compile_args=["-O2"],
+            extra_compile_args=["-O3"],
         )
     ],
     cmdclass={"build_ext": BuildExtension},

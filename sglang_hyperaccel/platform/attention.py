@@ -2,8 +2,9 @@
 
 KV lives in SGLang's token pool (`token_to_kv_pool`, one slot per token, pages of `page_size`
 slots); `req_to_token` maps each request's positions to slots. Per forward batch, the slot table
-and masks are built once (not per layer), then every layer gathers K/V for the whole batch and runs
-one padded, masked scaled-dot-product attention instead of a Python loop per request.
+and masks are built once (not per layer). Decode batches run the chip's paged decode kernel, which
+reads each request's K/V rows where they sit in the pool; extend batches gather K/V for the whole
+batch and run one padded, masked scaled-dot-product attention instead of a loop per request.
 Sliding-window, cross and encoder-only attention fall back to SGLang's torch-native loops.
 """
 
@@ -37,6 +38,7 @@ class BatchLayout:
     max_q: int
     max_kv: int
     device: torch.device
+    seq_lens: tuple[int, ...] = ()
     # The mask as SDPA's additive float mask, made once per dtype on the first layer that asks.
     additive: dict[torch.dtype, torch.Tensor] = field(default_factory=dict)
 
@@ -79,7 +81,7 @@ def _layout(req_to_token: torch.Tensor, pool_indices: torch.Tensor, seq_lens: li
         rows = [b * max_q + i for b, n in enumerate(q_lens) for i in range(n)]
         query_rows = torch.tensor(rows, dtype=torch.long).to(device)
     return BatchLayout(kv_index=kv_slots.reshape(-1), mask=mask, query_rows=query_rows, batch=batch,
-                       max_q=max_q, max_kv=max_kv, device=device)
+                       max_q=max_q, max_kv=max_kv, device=device, seq_lens=tuple(seq_lens))
 
 
 class HyperAccelAttnBackend(TorchNativeAttnBackend):
@@ -124,6 +126,10 @@ class HyperAccelAttnBackend(TorchNativeAttnBackend):
         lay = self.layout
         heads, dim = layer.tp_q_head_num, layer.qk_head_dim
         q = q.reshape(-1, heads, dim)
+        if lay.max_q == 1:
+            out = self._decode(q, layer)
+            if out is not None:
+                return out
         if lay.query_rows is not None:
             padded = q.new_zeros((lay.batch * lay.max_q, heads, dim))
             padded[lay.query_rows] = q
@@ -141,6 +147,19 @@ class HyperAccelAttnBackend(TorchNativeAttnBackend):
         if lay.query_rows is not None:
             out = out[lay.query_rows]
         return out
+
+    def _decode(self, q: torch.Tensor, layer) -> torch.Tensor | None:
+        """One query per request: the chip's paged decode kernel reads K and V in the pool, with no
+        gathered copy (`device/csrc/attention.cpp`); None where it does not apply (a KV cache
+        stored in another dtype than the queries), and the gather + SDPA path runs instead."""
+        lay = self.layout
+        keys = self.token_to_kv_pool.get_key_buffer(layer.layer_id)
+        values = self.token_to_kv_pool.get_value_buffer(layer.layer_id)
+        if keys.dtype != q.dtype or values.dtype != q.dtype or keys.dim() != 3 or values.dim() != 3:
+            return None
+        out = torch.ops.hyperaccel.paged_decode_attention(
+            q.contiguous(), keys, values, lay.kv_index, list(lay.seq_lens), lay.max_kv, layer.scaling)
+        return out.view(lay.batch, layer.tp_q_head_num * layer.v_head_dim)
 
     def forward_extend(self, q, k, v, layer, forward_batch, save_kv_cache=True):
         if not self._batched(layer):
