@@ -97,5 +97,10 @@ def test_server_exits_with_clear_error_when_a_rank_dies(tp_servers):
     response = outcome.get("response")
     assert response is None or response.status_code != 200 or "error" in response.text.lower()
     log = server.log_path.read_text(errors="replace")
-    assert f"pid={victim.pid}) crashed" in log or "hyperaccel esl" in log, server.log_tail(60)
+    # Which error names the death depends on where rank 0 is when rank 1 goes: SGLang's child
+    # watchdog ("... crashed"), a chip collective (EslError, "hyperaccel esl: ... peer rank"), or
+    # SGLang's own gloo CPU group broadcasting the next batch ("Connection reset by peer").
+    clear = (f"pid={victim.pid}) crashed", "hyperaccel esl", "Connection reset by peer",
+             "Connection closed by peer")
+    assert any(text in log for text in clear), server.log_tail(60)
     assert elapsed < 90
