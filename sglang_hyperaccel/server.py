@@ -26,6 +26,43 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def log_tail(path: Path | None, lines: int) -> str:
+    """The last `lines` lines of a process log ("" while there is none)."""
+    if path is None or not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def stop_process_group(process: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM the process group `process` leads, SIGKILL it after `timeout` seconds, and SIGKILL
+    any member that outlived the leader (a scheduler child, say)."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        if not group_alive(process):
+            return
+        time.sleep(0.5)
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def group_alive(process: subprocess.Popen) -> bool:
+    """Whether any process of the group `process` leads is still there."""
+    try:
+        os.killpg(process.pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
 class ServerStartError(RuntimeError):
     """The server exited or did not become healthy in time; carries its log tail."""
 
@@ -69,9 +106,7 @@ class ServerProcess:
         return self
 
     def log_tail(self, lines: int = 40) -> str:
-        if self.log_path is None or not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
 
     def healthy(self) -> bool:
         try:
@@ -95,33 +130,9 @@ class ServerProcess:
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM the whole process group, then SIGKILL what is left."""
-        if self.process is None or self.process.poll() is not None and not self._group_alive():
+        if self.process is None or self.process.poll() is not None and not group_alive(self.process):
             return
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self.process.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                continue
-            if not self._group_alive():
-                return
-            time.sleep(0.5)
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-    def _group_alive(self) -> bool:
-        if self.process is None:
-            return False
-        try:
-            os.killpg(self.process.pid, 0)
-            return True
-        except ProcessLookupError:
-            return False
+        stop_process_group(self.process, timeout)
 
     def __enter__(self) -> "ServerProcess":
         self.start()

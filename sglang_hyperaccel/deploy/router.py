@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sglang_hyperaccel.deploy.config import RouterSettings
-from sglang_hyperaccel.server import ServerStartError, free_port
+from sglang_hyperaccel.server import ServerStartError, free_port, log_tail, stop_process_group
 
 # The response header in which smg names the worker that served a request.
 ROUTED_WORKER_HEADER = "x-smg-routed-worker-id"
@@ -105,9 +104,7 @@ class RouterProcess:
         return self.process is not None and self.process.poll() is None
 
     def log_tail(self, lines: int = 30) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
 
     def wait_ready(self, healthy: int, timeout: float, cancel: threading.Event | None = None) -> Readiness:
         """Wait until the router answers and at least `healthy` workers pass its health checks."""
@@ -127,19 +124,5 @@ class RouterProcess:
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM the router's process group, SIGKILL it after `timeout` seconds."""
-        if self.process is None:
-            return
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self.process.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        try:  # a grandchild that outlived the leader
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        if self.process is not None:
+            stop_process_group(self.process, timeout)

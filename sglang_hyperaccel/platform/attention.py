@@ -158,7 +158,7 @@ class HyperAccelAttnBackend(TorchNativeAttnBackend):
         if keys.dtype != q.dtype or values.dtype != q.dtype or keys.dim() != 3 or values.dim() != 3:
             return None
         out = torch.ops.hyperaccel.paged_decode_attention(
-            q.contiguous(), keys, values, lay.kv_index, list(lay.seq_lens), lay.max_kv, layer.scaling)
+            q.contiguous(), keys, values, lay.kv_index, lay.seq_lens, lay.max_kv, layer.scaling)
         return out.view(lay.batch, layer.tp_q_head_num * layer.v_head_dim)
 
     def forward_extend(self, q, k, v, layer, forward_batch, save_kv_cache=True):

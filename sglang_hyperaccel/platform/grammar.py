@@ -3,7 +3,8 @@
 SGLang 0.5.23's grammar objects apply their 32-bit token bitmask with a kernel picked by
 `logits.device.type` (CUDA/Triton, NPU, or xgrammar's CPU kernel) and raise "Unsupported device"
 for any other device; llguidance's fallback is a `torch.compile`d function, and inductor knows no
-`hyperaccel`. The mask is plain tensor arithmetic, so on the chip it runs as device ops.
+`hyperaccel`. The chip's memory is host memory, so xgrammar's CPU kernel applies the mask to the
+tensors' bytes in place; device tensor ops are the fallback for layouts it does not take.
 """
 
 from __future__ import annotations
