@@ -13,7 +13,7 @@ from torch.utils.cpp_extension import BuildExtension, CppExtension
 setup(
     ext_modules=[
         CppExtension(
-            name="sglang_hyperaccel.device._C",
+            name="sglang_hyperaccel.device.native._C",
             sources=sorted(glob("sglang_hyperaccel/device/csrc/*.cpp")),
             extra_compile_args=["-O3"],
         )

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import requests
 
 from sglang_hyperaccel.demo import ensure_demo_model
-from sglang_hyperaccel.server import ServerProcess
+from sglang_hyperaccel.launcher import ServerProcess
 
 PREFIX_LEN, QUESTION_LEN, NEW_TOKENS, CLIENTS = 1000, 24, 16, 16
 

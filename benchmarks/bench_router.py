@@ -33,7 +33,7 @@ from sglang_hyperaccel.demo import ensure_demo_model
 from sglang_hyperaccel.deploy import (ROUTED_WORKER_HEADER, RequestRecord, RouterProcess, RouterSettings,
                                       RunSummary, summarize)
 from sglang_hyperaccel.deploy.deployment import stop_all
-from sglang_hyperaccel.server import ServerProcess
+from sglang_hyperaccel.launcher import ServerProcess
 
 WORDS = tuple((
     "chip model token cache server request router memory prefix batch latency schedule kernel "

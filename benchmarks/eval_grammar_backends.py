@@ -245,7 +245,7 @@ def timing(url: str, report: Report, args: argparse.Namespace) -> None:
 
 @contextmanager
 def backend_server(backend: str, args: argparse.Namespace) -> Iterator[str]:
-    from sglang_hyperaccel.server import ServerProcess, ServerStartError
+    from sglang_hyperaccel.launcher import ServerProcess, ServerStartError
 
     server_args = (*SERVER_ARGS, "--grammar-backend", backend, *args.server_arg)
     env = {"SGLANG_GRAMMAR_MAX_POLL_ITERATIONS": str(args.compile_polls)}

@@ -18,9 +18,15 @@ def _demo_model(argv: list[str]) -> int:
 
 
 def _simulate(argv: list[str]) -> int:
+    from sglang_hyperaccel import env
     from sglang_hyperaccel.simulator.cli import main as simulate_main
 
-    return simulate_main(argv)
+    try:  # the emulated chip's settings are the simulator's defaults, as the server sees them
+        memory = env.memory_override()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return simulate_main(argv, default_chip=env.chip_name(), memory_bytes=memory)
 
 
 def _deploy(argv: list[str]) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sglang_hyperaccel.demo import ensure_demo_model
-from sglang_hyperaccel.server import ServerProcess
+from sglang_hyperaccel.launcher import ServerProcess
 
 DEFAULT_ARGS = ("--dtype", "float32", "--enable-metrics")
 

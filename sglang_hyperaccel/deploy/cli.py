@@ -11,7 +11,7 @@ from pathlib import Path
 from sglang_hyperaccel.deploy.config import POLICIES, DeployConfig, RouterSettings
 from sglang_hyperaccel.deploy.deployment import Deployment
 from sglang_hyperaccel.deploy.router import StartupCancelled
-from sglang_hyperaccel.server import ServerStartError
+from sglang_hyperaccel.launcher import ServerStartError
 
 USAGE_EPILOG = """\
 Every argument deploy does not know is passed to each replica's `sglang.launch_server`

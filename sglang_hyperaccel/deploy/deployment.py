@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sglang_hyperaccel.deploy.config import DeployConfig
 from sglang_hyperaccel.deploy.router import Readiness, RouterProcess, StartupCancelled
-from sglang_hyperaccel.server import ServerProcess, ServerStartError, free_port
+from sglang_hyperaccel.launcher import ServerProcess, ServerStartError, free_port
 
 logger = logging.getLogger("sglang_hyperaccel.deploy")
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sglang_hyperaccel.deploy.config import RouterSettings
-from sglang_hyperaccel.server import ServerStartError, free_port, log_tail, stop_process_group
+from sglang_hyperaccel.launcher import ServerStartError, free_port, log_tail, stop_process_group
 
 # The response header in which smg names the worker that served a request.
 ROUTED_WORKER_HEADER = "x-smg-routed-worker-id"

@@ -14,6 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from sglang_hyperaccel.names import META_KEY
+from sglang_hyperaccel.platform.report import ChipTimeReport
+
 
 class RequestRecord(NamedTuple):
     """One served /generate request as the benchmark and tests see it."""
@@ -29,10 +32,9 @@ class RequestRecord(NamedTuple):
     def from_response(cls, worker: str, body: Mapping[str, Any]) -> RequestRecord:
         """From a /generate JSON body (its `meta_info` with the `hyperaccel` chip-time object)."""
         meta = body["meta_info"]
-        chip = meta.get("hyperaccel") or {}
+        chip = ChipTimeReport.from_wire(meta[META_KEY])
         return cls(worker, int(meta["prompt_tokens"]), int(meta.get("cached_tokens") or 0),
-                   int(meta.get("completion_tokens") or 0), float(chip.get("sim_arrival_ms", 0.0)),
-                   float(chip.get("sim_finish_ms", 0.0)))
+                   int(meta.get("completion_tokens") or 0), chip.sim_arrival_ms, chip.sim_finish_ms)
 
 
 @dataclass(frozen=True)

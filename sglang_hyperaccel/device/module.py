@@ -16,7 +16,9 @@ from typing import Any
 
 import torch
 
-from . import DEVICE_TYPE, _C
+from sglang_hyperaccel.names import DEVICE_TYPE
+
+from .native import _C
 
 _chip_name = "lpu"
 

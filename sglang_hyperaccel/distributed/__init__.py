@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .backend import EslBackend
 
-__all__ = ["BACKEND_NAME", "EslError", "UnsupportedCollectiveError", "backend_of", "register"]
+from sglang_hyperaccel.names import COLLECTIVE_BACKEND as BACKEND_NAME
+from sglang_hyperaccel.names import DEVICE_TYPE
 
-# The backend's name in torch.distributed (init_process_group / new_group `backend=`).
-BACKEND_NAME = "esl"
+__all__ = ["BACKEND_NAME", "EslError", "UnsupportedCollectiveError", "backend_of", "register"]
 
 _registered = False
 
@@ -37,7 +37,6 @@ def register() -> str:
     if not _registered:
         import torch.distributed as dist
 
-        from sglang_hyperaccel.device import DEVICE_TYPE
         from sglang_hyperaccel.device import register as register_device
 
         from .backend import create_backend
@@ -54,8 +53,6 @@ def backend_of(group: object = None) -> EslBackend:
     """The `EslBackend` behind process group `group` (default: the world group)."""
     import torch
     import torch.distributed as dist
-
-    from sglang_hyperaccel.device import DEVICE_TYPE
 
     pg = group if group is not None else dist.group.WORLD
     return pg._get_backend(torch.device(DEVICE_TYPE))

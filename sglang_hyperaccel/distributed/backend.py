@@ -9,7 +9,7 @@ memory is host memory, so the bytes travel through a gloo group on the same stor
 Every collective finishes before it returns (the chip's streams are synchronous), so the `Work`
 it hands back is already complete; `async_op=True` is accepted and changes nothing. How long the
 link would take is not measured here: the chip clock charges each forward batch's exposed ESL
-syncs from the simulator's multi-device model (`platform/chiptime.py`).
+syncs from the simulator's multi-device model (`platform/clock_hooks.py`).
 
 A peer that dies turns the next collective into an `EslError` that names the collective, the
 group and this rank, instead of a hang (gloo sees the closed connection at once; the group
@@ -27,7 +27,9 @@ import torch
 from torch._C._distributed_c10d import Backend as C10dBackend
 from torch._C._distributed_c10d import PrefixStore, ProcessGroupGloo, ReduceOp, Work
 
-from . import BACKEND_NAME
+from sglang_hyperaccel.names import COLLECTIVE_BACKEND as BACKEND_NAME
+from sglang_hyperaccel.names import DEVICE_TYPE
+
 from .hostview import dense
 
 # What this backend does; anything else raises UnsupportedCollectiveError naming this list.
@@ -219,7 +221,7 @@ class EslBackend(C10dBackend):
 
     def _reduce_like(self, name: str, tensors: list[torch.Tensor], opts: Any, launch: Any) -> Work:
         avg = self._check_op(name, opts.reduceOp)
-        if self._size == 1 and all(t.device.type == "hyperaccel" for t in tensors):
+        if self._size == 1 and all(t.device.type == DEVICE_TYPE for t in tensors):
             # Every reduce op over one rank is the identity. SGLang all-reduces the sampled token
             # ids whenever a batch holds a grammar (`Sampler._sync_token_ids_across_tp`), at TP 1
             # too; through gloo and host views that cost ~6% of a constrained decode step.

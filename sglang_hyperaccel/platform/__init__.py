@@ -10,18 +10,19 @@ Two entry points (see pyproject.toml), both thin:
 
 from __future__ import annotations
 
-from sglang_hyperaccel.platform.selection import PLATFORM_CLASS, activate, is_selected
+from sglang_hyperaccel.platform.report import ChipTimeReport
+from sglang_hyperaccel.platform.selection import PLATFORM_CLASS, PLATFORM_NAME, activate, is_selected
 
 
 def register() -> None:
     """`sglang.srt.plugins` hook: install backend and patches when the hyperaccel platform is active."""
     from sglang.srt.platforms import current_platform
 
-    if current_platform.device_type != "hyperaccel":
+    if current_platform.device_type != PLATFORM_NAME:
         return  # another device's run: leave SGLang untouched
     from sglang_hyperaccel.platform.patches import install
 
     install()
 
 
-__all__ = ["PLATFORM_CLASS", "activate", "is_selected", "register"]
+__all__ = ["PLATFORM_CLASS", "PLATFORM_NAME", "ChipTimeReport", "activate", "is_selected", "register"]

@@ -5,6 +5,9 @@ simulated time of the batches the real scheduler forms, so it measures what the 
 for exactly this schedule; wall-clock gaps (the emulation is far slower than the chip) never enter
 it. A request arrives at the chip time when the scheduler receives it; its queue, TTFT, TPOT and
 end-to-end times are read off the clock when its steps end.
+
+Pure bookkeeping over the simulator (no SGLang, no torch): the hooks that feed it live in
+`clock_hooks.py`, the observers it feeds (`ClockListener`) in `metrics.py` and `timeline.py`.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, Protocol
 
+from sglang_hyperaccel.platform.report import ChipTimeReport
 from sglang_hyperaccel.simulator import RequestWork, Simulator, StepTime
 
 logger = logging.getLogger(__name__)
@@ -23,7 +27,7 @@ logger = logging.getLogger(__name__)
 class BatchShape:
     """A forward batch as the chip sees it, snapshotted before the runner mutates the batch."""
 
-    kind: str  # "decode" or "extend"
+    kind: Literal["decode", "extend"]
     rids: tuple[str, ...]
     new_tokens: tuple[int, ...]
     cached_tokens: tuple[int, ...]  # KV already on the chip per request (prefix hits, earlier chunks)
@@ -58,25 +62,35 @@ class RequestClock:
     decode_steps: int = 0
     decode_floor_s: float = 0.0  # sum of its decode steps' bandwidth floors
 
-    def report(self, chip: str, devices: int) -> dict[str, Any]:
-        """The `meta_info["hyperaccel"]` object of this request."""
+    def report(self, chip: str, devices: int) -> ChipTimeReport:
+        """This request's chip-time report so far (final once its last step is charged)."""
         ttft = (self.last_extend_end_s or self.arrival_s) - self.arrival_s
         decode_span = (self.last_end_s or 0.0) - (self.last_extend_end_s or 0.0)
         steps = self.decode_steps
-        return {
-            "chip": chip,
-            "devices": devices,
-            "sim_queue_ms": 1e3 * ((self.first_start_s or self.arrival_s) - self.arrival_s),
-            "sim_ttft_ms": 1e3 * ttft,
-            "sim_tpot_ms": 1e3 * decode_span / steps if steps else 0.0,
-            "sim_tpot_floor_ms": 1e3 * self.decode_floor_s / steps if steps else 0.0,
-            "sim_e2e_ms": 1e3 * ((self.last_end_s or self.arrival_s) - self.arrival_s),
-            "sim_arrival_ms": 1e3 * self.arrival_s,
-            "sim_finish_ms": 1e3 * (self.last_end_s or self.arrival_s),
-            "sim_prefill_tokens": self.prefill_tokens,
-            "sim_cached_tokens": self.cached_tokens or 0,
-            "sim_decode_steps": steps,
-        }
+        return ChipTimeReport(
+            chip=chip,
+            devices=devices,
+            sim_queue_ms=1e3 * ((self.first_start_s or self.arrival_s) - self.arrival_s),
+            sim_ttft_ms=1e3 * ttft,
+            sim_tpot_ms=1e3 * decode_span / steps if steps else 0.0,
+            sim_tpot_floor_ms=1e3 * self.decode_floor_s / steps if steps else 0.0,
+            sim_e2e_ms=1e3 * ((self.last_end_s or self.arrival_s) - self.arrival_s),
+            sim_arrival_ms=1e3 * self.arrival_s,
+            sim_finish_ms=1e3 * (self.last_end_s or self.arrival_s),
+            sim_prefill_tokens=self.prefill_tokens,
+            sim_cached_tokens=self.cached_tokens or 0,
+            sim_decode_steps=steps,
+        )
+
+
+class ClockListener(Protocol):
+    """An observer of the chip clock (the metrics, the timeline); called in the scheduler process."""
+
+    def on_step(self, shape: BatchShape, step: StepTime, start_s: float) -> None:
+        """A batch was charged: it ran from `start_s` for `step.total_s` chip seconds."""
+
+    def on_finish(self, report: ChipTimeReport) -> None:
+        """A request finished; `report` is its final chip-time report (seen once)."""
 
 
 class ChipClock:
@@ -91,11 +105,12 @@ class ChipClock:
         self.floor_s = 0.0
         self.steps = 0
         self.tokens = 0
-        self.listeners: list[Any] = []  # objects with on_step(shape, step, start_s) and on_finish(report)
+        self.listeners: list[ClockListener] = []
         self._requests: dict[str, RequestClock] = {}
         self._lock = threading.Lock()
 
     def arrive(self, rid: str) -> None:
+        """Stamp `rid`'s arrival at the clock's current time (a repeated arrival keeps the first)."""
         with self._lock:
             self._requests.setdefault(rid, RequestClock(arrival_s=self.now_s))
 
@@ -129,12 +144,13 @@ class ChipClock:
             listener.on_step(shape, step, start)
         return step
 
-    def report(self, rid: str) -> dict[str, Any] | None:
+    def report(self, rid: str) -> ChipTimeReport | None:
+        """`rid`'s report so far, or None for a request the clock has not seen."""
         with self._lock:
             req = self._requests.get(rid)
             return None if req is None else req.report(self.chip, self.devices)
 
-    def finish(self, rid: str) -> dict[str, Any] | None:
+    def finish(self, rid: str) -> ChipTimeReport | None:
         """Final report of `rid`, forgetting it; listeners see it once."""
         with self._lock:
             req = self._requests.pop(rid, None)
@@ -148,3 +164,19 @@ class ChipClock:
     def utilization(self) -> float:
         """Share of the chip's busy time spent at its bandwidth roofline (floor / busy)."""
         return self.floor_s / self.busy_s if self.busy_s else 0.0
+
+
+# One clock per scheduler process, built when its model is loaded (`clock_hooks.py`); the output
+# streamer reads it here.
+_current: ChipClock | None = None
+
+
+def current_clock() -> ChipClock | None:
+    """This process's chip clock, or None before the model is loaded (or in other processes)."""
+    return _current
+
+
+def set_current_clock(clock: ChipClock | None) -> None:
+    """Make `clock` this process's chip clock."""
+    global _current
+    _current = clock

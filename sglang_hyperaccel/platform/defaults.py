@@ -13,6 +13,8 @@ from typing import Any
 
 import psutil
 
+from sglang_hyperaccel.names import ATTENTION_BACKEND, RADIX_CACHE_BACKEND
+
 logger = logging.getLogger(__name__)
 
 # Share of the host's available RAM one server's KV pool may take, and an absolute cap: the chip's
@@ -40,14 +42,13 @@ def _model_spec(server_args: Any):
 
 def check_model_fits(server_args: Any) -> None:
     """Refuse a model whose weights exceed the chip memory of its tensor-parallel group."""
-    from sglang_hyperaccel import env
-    from sglang_hyperaccel.simulator import get_chip
+    from sglang_hyperaccel.chip import emulated_chip
 
     spec = _model_spec(server_args)
     if spec is None:
         return
-    chip = get_chip(env.chip_name())
-    per_device = env.memory_override() or chip.memory_bytes
+    chip = emulated_chip()
+    per_device = chip.memory_bytes
     devices = max(1, int(server_args.tp_size or 1))
     weights = spec.weight_bytes
     if weights > per_device * devices:
@@ -85,7 +86,7 @@ def apply_defaults(server_args: Any) -> None:
     check_device_count(server_args)
     check_model_fits(server_args)
     if server_args.attention_backend is None:
-        server_args.attention_backend = "hyperaccel"
+        server_args.attention_backend = ATTENTION_BACKEND
     if server_args.sampling_backend is None:
         server_args.sampling_backend = "pytorch"  # flashinfer sampling kernels are CUDA-only
     # Overlap scheduling runs the next batch's CPU work beside the device's; the emulated chip's
@@ -96,7 +97,7 @@ def apply_defaults(server_args: Any) -> None:
     # (several replicas share one host).
     server_args.sleep_on_idle = True
     if not server_args.radix_cache_backend:
-        server_args.radix_cache_backend = "hyperaccel"  # SGLang's radix cache with chip counters
+        server_args.radix_cache_backend = RADIX_CACHE_BACKEND  # SGLang's radix cache with chip counters
     _disable_graphs(server_args)
     if server_args.mem_fraction_static is None:
         # SGLang's default reserves ~0.5 GB + 1.5 MB per prefill token for CUDA activations and

@@ -48,10 +48,10 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, head_size: in
 
 
 def register(*_args: Any, **_kwargs: Any) -> None:
-    """Register the forwards (idempotent); also usable as a BEFORE hook."""
+    """BEFORE `ModelRunner.load_model`: register the chip forwards (idempotent; callable directly)."""
     from sglang.kernels.fused_op import BaseFusedOp
     from sglang.srt.layers.rotary_embedding.base import RotaryEmbedding
 
-    from sglang_hyperaccel.platform.hyperaccel import DISPATCH_KEY
+    from sglang_hyperaccel.platform.srt_platform import DISPATCH_KEY
 
     BaseFusedOp.register_oot_forward(RotaryEmbedding, rotary_forward, DISPATCH_KEY)

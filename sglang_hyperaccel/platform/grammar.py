@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import torch
 
-DEVICE_TYPE = "hyperaccel"
+from sglang_hyperaccel.names import DEVICE_TYPE
 
 
 def apply_token_bitmask(logits: torch.Tensor, vocab_mask: torch.Tensor) -> None:

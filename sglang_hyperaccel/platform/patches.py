@@ -1,46 +1,168 @@
-"""Every change this plugin makes to SGLang 0.5.23, in one place, with why and how to remove it.
+"""Every change this plugin makes to SGLang 0.5.23 (and the libraries it pins), as data.
 
-All go through SGLang's own `HookRegistry` (applied by `load_plugins()` in every server process)
-or its public registries; nothing edits SGLang's files.
-
-| target | how | why | remove when |
-|---|---|---|---|
-| attention backend `hyperaccel` | `register_attention_backend`, `add_attention_backend_choices` | the chip's batched paged attention; the name `torch_native` is special-cased in core | never: public seam |
-| radix-cache backend `hyperaccel` | `register_radix_cache_backend` (public registry), default via `--radix-cache-backend` | SGLang's unified radix cache plus hit/eviction counters | never: public seam |
-| `ModelRunner.forward` | AROUND | charge every forward batch to the chip clock (needs the batch's shape before the runner mutates it) | SGLang grows a per-batch timing callback for platforms |
-| `Scheduler.handle_generate_request` | BEFORE | stamp arrival on the chip clock for queue time and TTFT | as above |
-| `Scheduler.get_output_streamer_class` | AFTER | return a subclass that sends chip-time reports as `customized_info` | never: the documented way to add per-request output |
-| `ModelRunner.load_model` | AROUND | it sets `torch.set_num_threads(1)` for any device but "cpu" and never restores it; the chip computes on host threads (`threads.py`) | SGLang asks the platform whether host threads compute |
-| `Sampler._sync_token_ids_across_tp` | AROUND | with a grammar in the batch it all-reduces the sampled ids even over a one-rank group; skipped there (`sync.py`), ~1% of a constrained decode step | SGLang checks the group size itself |
-| `RotaryEmbedding` forward | `BaseFusedOp.register_oot_forward` (public seam), from a BEFORE hook on `ModelRunner.load_model` | same arithmetic as `forward_native` with cos/sin gathered once per forward (`fused_ops.py`) | never: public seam |
-| `XGrammarGrammar`, `XGrammarGrammarBackend`, `GuidanceGrammar` `.apply_vocab_mask` | replaced (static methods stay static; `grammar.py`), since HookRegistry's wrappers do not keep `staticmethod` | they raise "Unsupported device" (xgrammar) or compile with inductor (llguidance) for a device they do not list | SGLang dispatches grammar masks through the platform |
-| `TokenizerManager._validate_one_request` | BEFORE | prompt `input_ids` outside the vocabulary are not checked and end the scheduler at the embedding; refused with a 400 (`validation.py`) | SGLang range-checks `input_ids` as it does `token_ids_logprob` |
-| `TokenizerManager.update_request_meta_info` | AFTER | turn the accumulated report list into one `meta_info["hyperaccel"]` object | SGLang supports request-level dict customized info in streams |
+`PATCHES` is the ledger: one `Patch` record per change, with why, the internals it relies on, when
+to remove it and the upstream issue or pull request (GitHub `owner/repo#N`) where one exists.
+`install()` registers the hooks from the same records, so the ledger cannot drift from what runs.
+Most changes go through SGLang's own `HookRegistry` (applied by `load_plugins()` in every server
+process) or its public registries; the `how` field says where one does not. Nothing edits SGLang's
+files. `python -m sglang_hyperaccel.platform.patches` prints the ledger as a Markdown table.
 """
 
 from __future__ import annotations
 
-_installed = False
+import importlib
+from dataclasses import dataclass
 
 _SCHEDULER = "sglang.srt.managers.scheduler.Scheduler"
 _RUNNER = "sglang.srt.model_executor.model_runner.ModelRunner"
 _TOKENIZER = "sglang.srt.managers.tokenizer_manager.TokenizerManager"
 _SAMPLER = "sglang.srt.layers.sampler.Sampler"
+_HOOKS = "sglang_hyperaccel.platform"
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One change to SGLang or a library it pins.
+
+    `hook` (`module:function`) and `hook_type` (`BEFORE`, `AFTER`, `AROUND`) are set for changes
+    installed through SGLang's `HookRegistry` on `target`; other changes are made where `how` says.
+    """
+
+    target: str
+    how: str
+    why: str
+    relies_on: str
+    remove_when: str
+    upstream: str = "-"
+    hook: str | None = None
+    hook_type: str | None = None
+
+
+_CLOCK_CALLBACK = "SGLang grows a per-batch timing callback for platforms"
+
+PATCHES: tuple[Patch, ...] = (
+    Patch(
+        "attention backend `hyperaccel`", "`register_attention_backend`, `add_attention_backend_choices`",
+        "the chip's batched paged attention (`attention.py`); the name `torch_native` is special-cased "
+        "in core",
+        "subclasses `TorchNativeAttnBackend`; reads `ForwardBatch.seq_lens_cpu/extend_seq_lens_cpu/"
+        "req_pool_indices/out_cache_loc`, `req_to_token_pool`, `KVWriteLoc`",
+        "never: public seam"),
+    Patch(
+        "radix-cache backend `hyperaccel`",
+        "`register_radix_cache_backend`, default via `--radix-cache-backend`",
+        "SGLang's unified radix cache plus hit and eviction counters (`radix_cache/`)",
+        "overrides `UnifiedRadixCache.match_prefix/evict/evict_for_alloc`; reads `device_prefix_len`, "
+        "`num_tokens_evicted`",
+        "never: public seam"),
+    Patch(
+        f"{_RUNNER}.load_model", "HookRegistry AFTER",
+        "build the chip clock from the model config SGLang loaded (`clock_hooks.py`)",
+        "`runner.model_config.hf_config/dtype/model_path`, `is_draft_worker`, `server_args`; "
+        "`runtime_context.get_parallel().tp_size/tp_rank`",
+        _CLOCK_CALLBACK, "sgl-project/sglang#21891 (simulator roadmap)",
+        hook=f"{_HOOKS}.clock_hooks:load_model_after", hook_type="AFTER"),
+    Patch(
+        f"{_RUNNER}.forward", "HookRegistry AROUND",
+        "charge every forward batch to the chip clock (needs the batch's shape before the runner mutates it)",
+        "`ForwardBatch.forward_mode/batch_size/rids/seq_lens_cpu/extend_seq_lens_cpu/extend_prefix_lens_cpu`",
+        _CLOCK_CALLBACK, "sgl-project/sglang#21891",
+        hook=f"{_HOOKS}.clock_hooks:forward_around", hook_type="AROUND"),
+    Patch(
+        f"{_SCHEDULER}.handle_generate_request", "HookRegistry BEFORE",
+        "stamp arrival on the chip clock for queue time and TTFT", "`recv_req.rid`",
+        _CLOCK_CALLBACK, hook=f"{_HOOKS}.clock_hooks:arrival_before", hook_type="BEFORE"),
+    Patch(
+        f"{_SCHEDULER}.get_output_streamer_class", "HookRegistry AFTER",
+        "return a subclass that sends chip-time reports as `customized_info` (`streamer.py`)",
+        "`has_additional_customized_info`, `build_additional_customized_info(reqs)`, `req.rid`, "
+        "`req.finished()`",
+        "never: the documented way to add per-request output",
+        hook=f"{_HOOKS}.clock_hooks:output_streamer_class", hook_type="AFTER"),
+    Patch(
+        f"{_TOKENIZER}.update_request_meta_info", "HookRegistry AFTER",
+        "turn the accumulated report list into one `meta_info[\"hyperaccel\"]` object; the hook also "
+        "removes the key from SGLang's per-request state, which it writes directly",
+        "`ReqState.customized_info_accumulated` and `.customized_info_reported_keys` (private state)",
+        "SGLang supports request-level dict customized info in streams",
+        "sgl-project/sglang#18654 (why lists are sliced)",
+        hook=f"{_HOOKS}.clock_hooks:meta_info_after", hook_type="AFTER"),
+    Patch(
+        f"{_RUNNER}.load_model", "HookRegistry AROUND",
+        "it sets `torch.set_num_threads(1)` for any device but \"cpu\" and never restores it; the chip "
+        "computes on host threads (`threads.py`)",
+        "the `set_num_threads(1)` call inside `load_model`",
+        "SGLang asks the platform whether host threads compute", "none found",
+        hook=f"{_HOOKS}.threads:load_model_around", hook_type="AROUND"),
+    Patch(
+        f"{_RUNNER}.load_model", "HookRegistry BEFORE, which registers a `RotaryEmbedding` forward "
+        "through `BaseFusedOp.register_oot_forward` (public seam)",
+        "same arithmetic as `forward_native` with cos/sin gathered once per forward (`fused_ops.py`)",
+        "`RotaryEmbedding.cos_sin_cache`, the `forward_native` signature",
+        "never: public seam", hook=f"{_HOOKS}.fused_ops:register", hook_type="BEFORE"),
+    Patch(
+        f"{_SAMPLER}._sync_token_ids_across_tp", "HookRegistry AROUND",
+        "with a grammar in the batch it all-reduces the sampled ids even over a one-rank group; skipped "
+        "there (`token_sync.py`), ~1% of a constrained decode step",
+        "`sampler.tp_sync_group`", "SGLang checks the group size itself",
+        "sgl-project/sglang#35124, #38146",
+        hook=f"{_HOOKS}.token_sync:token_ids_around", hook_type="AROUND"),
+    Patch(
+        f"{_TOKENIZER}._validate_one_request", "HookRegistry BEFORE",
+        "prompt `input_ids` outside the vocabulary are not checked and end the scheduler at the embedding; "
+        "refused with a 400 (`validation.py`)",
+        "`manager.model_config.vocab_size`",
+        "SGLang range-checks `input_ids` as it does `token_ids_logprob`", "sgl-project/sglang#31597, #35903",
+        hook=f"{_HOOKS}.validation:input_ids_before", hook_type="BEFORE"),
+    Patch(
+        "`XGrammarGrammar`, `XGrammarGrammarBackend`, `GuidanceGrammar` `.apply_vocab_mask`",
+        "`setattr` on the class (`grammar.py`), not HookRegistry: its wrappers do not keep `staticmethod`",
+        "they raise \"Unsupported device\" (xgrammar) or compile with inductor (llguidance) for a device "
+        "they do not list",
+        "the method names and their static/bound kinds; xgrammar's private "
+        "`xgrammar.base._core.kernels.apply_token_bitmask_inplace_cpu` (0.2.x; device ops when absent)",
+        "SGLang dispatches grammar masks through the platform",
+        "sgl-project/sglang#35356; public kernel choice: mlc-ai/xgrammar#494"),
+    Patch(
+        "`SRTPlatform.get_torch_profiler_activity[_str]`", "platform methods (`srt_platform.py`)",
+        "`/start_profile` calls them and the base class raises, which ended the scheduler; the chip's "
+        "kernels run on host threads, so torch's CPU activity records them",
+        "the profiler's activity lookup", "never: the platform contract",
+        "sgl-project/sglang#31580 (the seam)"),
+    Patch(
+        "`SRTPlatform.apply_server_args_defaults`", "platform method (`defaults.py`)",
+        "overlap schedule, custom all-reduce and graph capture forced off; idle sleep on; "
+        "`mem_fraction_static` and a host KV cap",
+        "the server-args fields it writes", "never: the platform contract"),
+    Patch(
+        "`sglang.lang` `RuntimeEndpoint` (client side)", "a subclass, `deploy/dsl.py` `RouterEndpoint`",
+        "`select` sends a list-valued `text`, which the router (smg 1.13.0) refuses with HTTP 422; "
+        "`fork` in 0.5.23 tests `text_` before its queue ran, so its prefix commit is usually skipped",
+        "`RuntimeEndpoint` request building", "the router accepts batched `/generate` and `fork` commits "
+        "its prefix", "none found"),
+)
+
+_installed = False
 
 
 def install() -> None:
-    """Install the backend and hooks in this process; idempotent."""
+    """Install the backends and every hook of `PATCHES` in this process; idempotent."""
     global _installed
     if _installed:
         return
     _installed = True
-    _register_attention_backend()
-    _register_chip_time_hooks()
+    from sglang.srt.plugins.hook_registry import HookRegistry, HookType
+
+    from sglang_hyperaccel.platform import grammar
     from sglang_hyperaccel.radix_cache import register as register_radix_cache
 
+    _register_attention_backend()
+    for patch in PATCHES:
+        if patch.hook is not None:
+            module, _, name = patch.hook.partition(":")
+            function = getattr(importlib.import_module(module), name)
+            HookRegistry.register(patch.target, function, HookType[patch.hook_type])
     register_radix_cache()
-    from sglang_hyperaccel.platform import grammar
-
     grammar.install()
 
 
@@ -48,7 +170,7 @@ def _register_attention_backend() -> None:
     from sglang.srt.arg_groups.choices import ATTENTION_BACKEND_CHOICES, add_attention_backend_choices
     from sglang.srt.layers.attention.attention_registry import register_attention_backend
 
-    from sglang_hyperaccel.platform.hyperaccel import ATTENTION_BACKEND
+    from sglang_hyperaccel.names import ATTENTION_BACKEND
 
     def factory(runner):
         from sglang_hyperaccel.platform.attention import create_backend
@@ -60,17 +182,13 @@ def _register_attention_backend() -> None:
         add_attention_backend_choices([ATTENTION_BACKEND])
 
 
-def _register_chip_time_hooks() -> None:
-    from sglang.srt.plugins.hook_registry import HookRegistry, HookType
+def ledger_table() -> str:
+    """The ledger as a Markdown table (for docs and reviews)."""
+    rows = ["| target | how | why | relies on | remove when | upstream |", "|---|---|---|---|---|---|"]
+    rows += [f"| {p.target} | {p.how} | {p.why} | {p.relies_on} | {p.remove_when} | {p.upstream} |"
+             for p in PATCHES]
+    return "\n".join(rows)
 
-    from sglang_hyperaccel.platform import chiptime, fused_ops, sync, threads, validation
 
-    HookRegistry.register(f"{_RUNNER}.forward", chiptime.forward_around, HookType.AROUND)
-    HookRegistry.register(f"{_RUNNER}.load_model", threads.load_model_around, HookType.AROUND)
-    HookRegistry.register(f"{_RUNNER}.load_model", fused_ops.register, HookType.BEFORE)
-    HookRegistry.register(f"{_SAMPLER}._sync_token_ids_across_tp", sync.token_ids_around, HookType.AROUND)
-    HookRegistry.register(f"{_SCHEDULER}.handle_generate_request", chiptime.arrival_before, HookType.BEFORE)
-    HookRegistry.register(f"{_SCHEDULER}.get_output_streamer_class", chiptime.output_streamer_class,
-                          HookType.AFTER)
-    HookRegistry.register(f"{_TOKENIZER}.update_request_meta_info", chiptime.meta_info_after, HookType.AFTER)
-    HookRegistry.register(f"{_TOKENIZER}._validate_one_request", validation.input_ids_before, HookType.BEFORE)
+if __name__ == "__main__":
+    print(ledger_table())

@@ -11,8 +11,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-PLATFORM_NAME = "hyperaccel"
-PLATFORM_CLASS = "sglang_hyperaccel.platform.hyperaccel.HyperAccelPlatform"
+from sglang_hyperaccel.names import DEVICE_TYPE
+
+PLATFORM_NAME = DEVICE_TYPE  # `--device hyperaccel`, `SGLANG_PLATFORM=hyperaccel`
+PLATFORM_CLASS = "sglang_hyperaccel.platform.srt_platform.HyperAccelPlatform"
 
 
 def requested_device(argv: Sequence[str]) -> str | None:
@@ -46,12 +48,10 @@ def activate() -> str | None:
     """
     if not is_selected():
         return None
-    from sglang_hyperaccel import env
-    from sglang_hyperaccel.simulator import get_chip
+    from sglang_hyperaccel.chip import emulated_chip
 
     try:
-        get_chip(env.chip_name())
-        env.memory_override()
+        emulated_chip()
     except (KeyError, ValueError) as exc:
         message = exc.args[0] if exc.args else str(exc)
         print(f"sglang-hyperaccel: error: {message}", file=sys.stderr)

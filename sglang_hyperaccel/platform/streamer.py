@@ -5,11 +5,16 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from sglang_hyperaccel.names import WIRE_KEY
+from sglang_hyperaccel.platform.clock import current_clock
+
 
 @lru_cache(maxsize=None)
 def streamer_with_chip_time(base: type) -> type:
-    """A subclass of SGLang's streamer class `base` carrying `hyperaccel_chip` customized info."""
-    from sglang_hyperaccel.platform.chiptime import WIRE_KEY, current_clock
+    """A subclass of SGLang's streamer class `base` sending each request's report under `WIRE_KEY`.
+
+    Finished requests get their final report (and leave the clock); others their report so far.
+    """
 
     class ChipTimeOutputStreamer(base):  # type: ignore[misc, valid-type]
         has_additional_customized_info = True
@@ -23,7 +28,7 @@ def streamer_with_chip_time(base: type) -> type:
                     reports.append([])
                     continue
                 report = clock.finish(req.rid) if req.finished() else clock.report(req.rid)
-                reports.append([report] if report else [])
+                reports.append([report.to_wire()] if report else [])
             info[WIRE_KEY] = reports
             return info
 

@@ -19,8 +19,11 @@ def threads_for(available: int, ranks_on_host: int) -> int:
 
 def load_model_around(original, runner, *args, **kwargs):
     """AROUND `ModelRunner.load_model`: give the threads SGLang took away back after loading."""
+    from sglang.srt.runtime_context import get_parallel
+
     available = torch.get_num_threads()
     try:
         return original(runner, *args, **kwargs)
     finally:
-        torch.set_num_threads(threads_for(available, getattr(runner, "tp_size", 1)))
+        # ModelRunner has no `tp_size` attribute in 0.5.23 (an earlier getattr here always read 1).
+        torch.set_num_threads(threads_for(available, int(get_parallel().tp_size)))

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .chips import H100, LPU, ChipSpec, get_chip
-from .timing import Simulator
+from .generation import generate
+from .step_model import Simulator
 
 
 @dataclass(frozen=True)
@@ -86,13 +87,13 @@ class CalibrationRow:
 def measure(point: LatencyPoint, chip: ChipSpec | None = None) -> float:
     """ms/token the model gives for `point` (on `chip` instead of the registered one if given)."""
     sim = Simulator(chip or get_chip(point.chip), point.model, point.devices)
-    return sim.generate(point.batch, point.input_len, point.output_len).ms_per_token
+    return generate(sim, point.batch, point.input_len, point.output_len).ms_per_token
 
 
 def scaling_curve(point: ScalingPoint, chip: ChipSpec | None = None) -> list[float]:
     """ms/token at each device count of `point`."""
     chip = chip or get_chip(point.chip)
-    return [Simulator(chip, point.model, n).generate(1, 32, 2016).ms_per_token
+    return [generate(Simulator(chip, point.model, n), 1, 32, 2016).ms_per_token
             for n in point.devices]
 
 

@@ -224,11 +224,3 @@ def register_chip(chip: ChipSpec) -> None:
     """Add or replace a chip in the registry (what-if studies, tests)."""
     _CHIPS[chip.name.lower()] = chip
 
-
-def chip_from_env() -> ChipSpec:
-    """The chip this process emulates: SGLANG_HYPERACCEL_CHIP, capacity SGLANG_HYPERACCEL_MEMORY."""
-    from sglang_hyperaccel import env  # the package root is the lead's; keep this import lazy
-
-    chip = get_chip(env.chip_name())
-    override = env.memory_override()
-    return chip if override is None else chip.with_memory(override)

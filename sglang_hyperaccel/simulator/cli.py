@@ -2,7 +2,8 @@
 
 Comma-separated values sweep (every combination). Prints a table, or one JSON object per
 configuration with --json; --trace writes a Chrome-trace timeline, --plot a PNG against batch.
-Input errors print one line to stderr and exit with status 2.
+Input errors print one line to stderr and exit with status 2. The default chip and a memory
+override are the caller's to give (`sglang-hyperaccel simulate` passes the emulated chip's).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Callable, Sequence, TypeVar
 from .calibration import calibration_table, format_table, parameter_table
 from .chips import ChipSpec, get_chip, list_chips
 from .errors import SimulatorError
-from .generation import GenerationResult
+from .generation import GenerationResult, generate
 from .models import list_models, load_model
-from .timing import Simulator
+from .step_model import Simulator
 from .trace import ChromeTrace
 
 T = TypeVar("T")
@@ -39,17 +40,15 @@ def _split(parse: Callable[[str], T], what: str) -> Callable[[str], list[T]]:
     return parse_list
 
 
-def _parser() -> argparse.ArgumentParser:
-    from sglang_hyperaccel import env
-
+def _parser(default_chip: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m sglang_hyperaccel.simulator",
         description="Simulate LLM decoding on HyperAccel's LPU (or a peer chip). "
                     "Comma-separated values sweep.")
     p.add_argument("--model", type=_split(str, "model"), default=["opt-1.3b"],
                    help=f"bundled name ({', '.join(list_models())}) or a model dir / config.json")
-    p.add_argument("--chip", type=_split(str, "chip"), default=[env.chip_name()],
-                   help=f"chip ({', '.join(list_chips())}); default ${env.CHIP} or lpu")
+    p.add_argument("--chip", type=_split(str, "chip"), default=[default_chip],
+                   help=f"chip ({', '.join(list_chips())}); default {default_chip}")
     p.add_argument("--devices", type=_split(int, "devices"), default=[1], help="devices (tensor parallel)")
     p.add_argument("--batch", type=_split(int, "batch"), default=[1], help="concurrent requests")
     p.add_argument("--input-len", type=_split(int, "input-len"), default=[32], help="prompt tokens")
@@ -66,12 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _chip(name: str) -> ChipSpec:
-    from sglang_hyperaccel import env
-
+def _chip(name: str, memory_bytes: int | None) -> ChipSpec:
     chip = get_chip(name)
-    override = env.memory_override()  # SGLANG_HYPERACCEL_MEMORY, as the emulated device sees it
-    return chip if override is None else chip.with_memory(override)
+    return chip if memory_bytes is None else chip.with_memory(memory_bytes)
 
 
 def _label(r: GenerationResult) -> str:
@@ -95,9 +91,14 @@ def format_results(results: Sequence[GenerationResult]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 2 bad input or a configuration that fails)."""
-    args = _parser().parse_args(argv)
+def main(argv: list[str] | None = None, *, default_chip: str = "lpu",
+         memory_bytes: int | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 2 bad input or a configuration that fails).
+
+    `default_chip` is the chip when `--chip` is not given; `memory_bytes`, if set, replaces the
+    capacity of every chip simulated (the emulated device's memory setting).
+    """
+    args = _parser(default_chip).parse_args(argv)
     try:
         if args.list:
             print("chips:  " + ", ".join(list_chips()))
@@ -109,11 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.calibration:
             print(format_table(calibration_table()))
             return 0
-        return _run(args)
+        return _run(args, memory_bytes)
     except SimulatorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ValueError as exc:  # e.g. a malformed SGLANG_HYPERACCEL_MEMORY
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # `... | head`: the reader left; not an error of ours
@@ -121,10 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, memory_bytes: int | None) -> int:
     if args.trace_steps < 0:
         raise SimulatorError("--trace-steps must be >= 0")
-    chips = [_chip(name) for name in args.chip]
+    chips = [_chip(name, memory_bytes) for name in args.chip]
     models = [load_model(name, dtype_bytes=args.dtype_bytes) for name in args.model]
     status = 0
     results: list[GenerationResult] = []
@@ -140,7 +138,7 @@ def _run(args: argparse.Namespace) -> int:
         for batch, input_len, output_len in itertools.product(args.batch, args.input_len,
                                                               args.output_len):
             try:
-                result = sim.generate(batch, input_len, output_len)
+                result = generate(sim, batch, input_len, output_len)
             except SimulatorError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 status = EXIT_USAGE
@@ -156,7 +154,7 @@ def _run(args: argparse.Namespace) -> int:
                 points = []
                 for batch in batches:
                     try:
-                        points.append(sim.generate(batch, input_len, output_len))
+                        points.append(generate(sim, batch, input_len, output_len))
                     except SimulatorError:
                         break  # larger batches do not fit either
                 if points:

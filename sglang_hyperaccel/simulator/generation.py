@@ -7,13 +7,11 @@ first output token comes from the prefill and is reported as `ttft_ms`).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 from .errors import DoesNotFitError, SimulatorError
-from .timing import COMPUTE, MEMORY, OPERATORS, StepTime, gib
-
-if TYPE_CHECKING:
-    from .timing import Simulator
+from .records import COMPUTE, MEMORY, OPERATORS, StepTime, gib
+from .step_model import Simulator
 
 
 @dataclass(frozen=True)
@@ -54,8 +52,12 @@ class GenerationResult:
         return out
 
 
-def simulate_generation(sim: Simulator, batch: int, input_len: int, output_len: int) -> GenerationResult:
-    """Run the prefill and every decode step of one uniform batch through `sim`."""
+def generate(sim: Simulator, batch: int, input_len: int, output_len: int) -> GenerationResult:
+    """Prefill `batch` prompts of `input_len` tokens on `sim`, then decode to `output_len` tokens each.
+
+    Raises SimulatorError for a bad argument and DoesNotFitError when weights plus the final KV
+    cache exceed device memory.
+    """
     for label, value, least in (("batch", batch, 1), ("input_len", input_len, 1),
                                 ("output_len", output_len, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SimulatorError
-from .timing import ATTENTION, EMBEDDING, FFN, NORMS, OUT_PROJ, QKV_PROJ, SAMPLING, SYNC, StepTime
+from .records import ATTENTION, EMBEDDING, FFN, NORMS, OUT_PROJ, QKV_PROJ, SAMPLING, SYNC, StepTime
 
 DETAILS = ("op", "layer")
 

@@ -1,7 +1,8 @@
 """One `sglang-hyperaccel deploy --replicas 2` run as users start it, shared by the deployment tests.
 
-The CLI runs as a subprocess on loopback ports from 32300-32999; its stdout is read by a thread so
-every wait is bounded. Teardown SIGTERMs it and then SIGKILLs whatever of its process tree is left.
+The CLI runs as a subprocess on a free loopback port (its replicas on ports it picks itself, read
+from its "ready at" line); its stdout is read by a thread so every wait is bounded. Teardown SIGTERMs
+it and then SIGKILLs whatever of its process tree is left.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import os
 import queue
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,29 +22,13 @@ from pathlib import Path
 import psutil
 import pytest
 
+from sglang_hyperaccel.launcher import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 420.0
 # outlines, chosen while xgrammar's vocab mask rejected the hyperaccel device; both work now
 # (sglang_hyperaccel/platform/grammar.py).
 SERVER_ARGS = ("--dtype", "float32", "--grammar-backend", "outlines", "--enable-metrics")
-
-
-def free_block(size: int, start: int = 32300, stop: int = 32999) -> int:
-    """The first port p in [start, stop) with p..p+size-1 all free on loopback."""
-    for base in range(start, stop - size):
-        try:
-            socks = []
-            for port in range(base, base + size):
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no free port block in 32300-32999")
 
 
 @dataclass
@@ -79,7 +63,8 @@ class DeployRun:
             self.output.append(line)
             if match := regex.search(line):
                 return match
-        raise AssertionError(f"no line matching {pattern!r} in {timeout:.0f}s; output:\n" + "".join(self.output))
+        raise AssertionError(f"no line matching {pattern!r} in {timeout:.0f}s; output:\n"
+                             + "".join(self.output))
 
     def replica_pid(self, url: str) -> int:
         """The pid (= process group) of the `sglang.launch_server` serving `url`."""
@@ -92,10 +77,10 @@ class DeployRun:
 
 
 def start_deploy(model: Path, args: tuple[str, ...] = ()) -> DeployRun:
-    base = free_block(3)
-    log_dir = Path(f"/tmp/sglang-hyperaccel-test-deploy-{base}")
-    cmd = [sys.executable, "-m", "sglang_hyperaccel.cli", "deploy", "--replicas", "2", "--port", str(base),
-           "--replica-base-port", str(base + 1), "--model-path", str(model), "--log-dir", str(log_dir),
+    port = free_port()
+    log_dir = Path(f"/tmp/sglang-hyperaccel-test-deploy-{port}")
+    cmd = [sys.executable, "-m", "sglang_hyperaccel.cli", "deploy", "--replicas", "2", "--port", str(port),
+           "--model-path", str(model), "--log-dir", str(log_dir),
            *args, *SERVER_ARGS]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -107,10 +92,10 @@ def start_deploy(model: Path, args: tuple[str, ...] = ()) -> DeployRun:
             lines.put(line)
 
     threading.Thread(target=pump, daemon=True).start()
-    run = DeployRun(proc, f"http://127.0.0.1:{base}", [f"http://127.0.0.1:{base + i}" for i in (1, 2)],
-                    log_dir, lines)
+    run = DeployRun(proc, f"http://127.0.0.1:{port}", [], log_dir, lines)
     try:
-        run.wait_for_line(r"ready at http://", STARTUP_TIMEOUT)
+        ready = run.wait_for_line(r"ready at http://.*; workers ([^;]+);", STARTUP_TIMEOUT)
+        run.replica_urls = ready.group(1).split()
     except BaseException:
         stop_deploy(run)
         raise

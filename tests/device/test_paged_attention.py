@@ -23,6 +23,7 @@ def _reference(q, k_cache, v_cache, kv_index, seq_lens, max_kv, scale):
 @pytest.mark.parametrize("batch,q_heads,kv_heads,dim", [(1, 12, 12, 64), (6, 4, 2, 32), (3, 8, 1, 64)])
 @pytest.mark.parametrize("index_dtype", [torch.int32, torch.int64])
 def test_paged_decode_matches_sdpa(batch, q_heads, kv_heads, dim, index_dtype):
+    """Paged decode (MHA and GQA, int32/int64 indices, unequal lengths) equals per-request SDPA."""
     register()
     gen = torch.Generator().manual_seed(batch * q_heads)
     slots, max_kv = 400, 37
@@ -40,6 +41,7 @@ def test_paged_decode_matches_sdpa(batch, q_heads, kv_heads, dim, index_dtype):
 
 
 def test_paged_decode_refuses_bad_lengths():
+    """A sequence length beyond the per-request index row (5 > max_kv 4) raises RuntimeError."""
     register()
     q = torch.randn(1, 2, 8, device="hyperaccel")
     cache = torch.randn(10, 2, 8, device="hyperaccel")

@@ -1,7 +1,7 @@
 """Fixtures for the tensor-parallel tests: one TP=1 and one TP=2 fp32 server, started together.
 
 The two start concurrently (a TP=2 server is the most this 2-core host runs beside a TP=1 one);
-ports come from 33000-33999; both always stop at module teardown.
+ports are free loopback ports; both always stop at module teardown.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from esl_workers import pick_port
-from sglang_hyperaccel.server import ServerProcess
+from sglang_hyperaccel.launcher import ServerProcess, free_port
 
 # fp32 for exact parity; a small KV pool, since every rank's pool is zeroed host RAM on a shared host.
 BASE_ARGS = ("--dtype", "float32", "--max-total-tokens", "8192")
@@ -28,10 +27,12 @@ class TpServers:
 
 
 def _tp_server(model: Path, tp: int, exclude: set[int]) -> ServerProcess:
-    ports = []
-    for _ in range(2):
-        ports.append(pick_port(exclude))
-        exclude.add(ports[-1])
+    ports: list[int] = []
+    while len(ports) < 2:  # a free port is only free until someone binds it: never hand one out twice
+        port = free_port()
+        if port not in exclude:
+            ports.append(port)
+            exclude.add(port)
     args = (*BASE_ARGS, "--tp-size", str(tp), "--nccl-port", str(ports[1]))
     return ServerProcess(model, port=ports[0], args=args)
 

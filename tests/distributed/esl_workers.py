@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import socket
 import sys
 import time
 import traceback
@@ -17,23 +16,6 @@ from pathlib import Path
 import torch
 
 WORLD = 2
-PORTS = range(33000, 34000)  # the port range these tests may use
-
-
-def pick_port(avoid: set[int] | frozenset[int] = frozenset()) -> int:
-    """A free loopback port in 33000-33999 not in `avoid`, from a pid- and time-dependent offset."""
-    start = (os.getpid() * 7919 + int(time.time())) % len(PORTS)
-    for i in range(len(PORTS)):
-        port = PORTS[(start + i) % len(PORTS)]
-        if port in avoid:
-            continue
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 33000-33999")
 
 
 def _init(rank: int, port: int) -> torch.device:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import esl_workers
 import pytest
 import torch
 import torch.multiprocessing as mp
 
-import esl_workers
+from sglang_hyperaccel.launcher import free_port
 
 SHARED_BODIES = ("collectives", "unsupported")  # run by one spawn, checked by one test each
 
@@ -17,7 +18,7 @@ SHARED_BODIES = ("collectives", "unsupported")  # run by one spawn, checked by o
 def outcomes(tmp_path_factory) -> Path:
     """Run the shared rank bodies once in two processes; their outcomes land in this folder."""
     out = tmp_path_factory.mktemp("esl")
-    mp.spawn(esl_workers.run, args=(esl_workers.pick_port(), ",".join(SHARED_BODIES), str(out)),
+    mp.spawn(esl_workers.run, args=(free_port(), ",".join(SHARED_BODIES), str(out)),
              nprocs=esl_workers.WORLD)
     return out
 
@@ -29,8 +30,9 @@ def _assert_ok(out: Path, body: str) -> None:
 
 
 def test_collectives_on_device_match_cpu_values(outcomes):
-    """all-reduce (sum/max/min/product/avg), reduce, broadcast, all-gather, gather, scatter,
-    reduce-scatter, all-to-all, send/recv and barrier give the right values on each rank's chip."""
+    """Every supported collective (all-reduce ops, gathers, scatters, send/recv...) is exact on each chip."""
+    # all-reduce (sum/max/min/product/avg), reduce, broadcast, all-gather, gather, scatter,
+    # reduce-scatter, all-to-all, send/recv and barrier: see esl_workers.collectives.
     _assert_ok(outcomes, "collectives")
 
 
@@ -42,7 +44,7 @@ def test_unsupported_collectives_raise_clear_errors(outcomes):
 @pytest.mark.timeout(180)
 def test_dead_peer_raises_instead_of_hanging():
     """A rank that exits makes the other rank's next collective raise EslError within 30 s."""
-    mp.spawn(esl_workers.run, args=(esl_workers.pick_port(), "peer_dies"), nprocs=esl_workers.WORLD)
+    mp.spawn(esl_workers.run, args=(free_port(), "peer_dies"), nprocs=esl_workers.WORLD)
 
 
 def test_platform_hooks_name_the_backend_and_the_rank_chip():
@@ -50,7 +52,7 @@ def test_platform_hooks_name_the_backend_and_the_rank_chip():
     import torch.distributed as dist
 
     from sglang_hyperaccel.distributed import BACKEND_NAME
-    from sglang_hyperaccel.platform.hyperaccel import HyperAccelPlatform
+    from sglang_hyperaccel.platform.srt_platform import HyperAccelPlatform
 
     platform = HyperAccelPlatform()
     assert platform.get_torch_distributed_backend_str() == BACKEND_NAME

@@ -40,21 +40,33 @@ def test_tp2_greedy_tokens_equal_tp1(tp_servers, prompt):
     assert two["output_ids"] == one["output_ids"]
 
 
-def test_chip_time_charges_two_devices_with_esl_sync(tp_servers, demo_model):
-    """meta_info reports devices=2, and TPOT is the simulator's 2-device decode (ESL sync included)."""
-    from sglang_hyperaccel import env
-    from sglang_hyperaccel.simulator import ModelSpec, Simulator, get_chip
+CHIP_PROMPT_LEN, CHIP_NEW_TOKENS = 32, 24
+CHIP_PAYLOAD = {"input_ids": list(range(200, 200 + CHIP_PROMPT_LEN)),
+                "sampling_params": {"temperature": 0, "max_new_tokens": CHIP_NEW_TOKENS, "ignore_eos": True}}
 
-    prompt_len, new = 32, 24
-    payload = {"input_ids": list(range(200, 200 + prompt_len)),
-               "sampling_params": {"temperature": 0, "max_new_tokens": new, "ignore_eos": True}}
+
+def test_chip_report_counts_match_the_request_and_tp_size(tp_servers):
+    """No simulator: report devices = --tp-size, decode steps and prompt tokens = SGLang's own counts."""
+    for server, tp in ((tp_servers.tp1, 1), (tp_servers.tp2, 2)):
+        meta = _generate(server, CHIP_PAYLOAD)["meta_info"]
+        chip = meta["hyperaccel"]
+        assert chip["devices"] == tp
+        assert meta["completion_tokens"] == CHIP_NEW_TOKENS
+        assert chip["sim_decode_steps"] == meta["completion_tokens"] - 1
+        assert meta["prompt_tokens"] == CHIP_PROMPT_LEN
+        assert chip["sim_prefill_tokens"] + chip["sim_cached_tokens"] == meta["prompt_tokens"]
+
+
+def test_chip_clock_charges_the_batches_generate_assumes(tp_servers, demo_model):
+    """Bookkeeping (same simulator both sides): TPOT at TP N = generate() at devices=N, ESL sync at TP 2."""
+    from sglang_hyperaccel.chip import emulated_chip
+    from sglang_hyperaccel.simulator import ModelSpec, Simulator, generate
+
     spec = ModelSpec.from_hf_config(demo_model).with_dtype_bytes(4)
     for server, devices in ((tp_servers.tp1, 1), (tp_servers.tp2, 2)):
-        chip = _generate(server, payload)["meta_info"]["hyperaccel"]
-        assert chip["devices"] == devices
-        assert chip["sim_decode_steps"] == new - 1
-        sim = Simulator(get_chip(env.chip_name()), spec, devices=devices)
-        predicted = sim.generate(batch=1, input_len=prompt_len, output_len=new)
+        chip = _generate(server, CHIP_PAYLOAD)["meta_info"]["hyperaccel"]
+        sim = Simulator(emulated_chip(), spec, devices=devices)
+        predicted = generate(sim, batch=1, input_len=CHIP_PROMPT_LEN, output_len=CHIP_NEW_TOKENS)
         assert chip["sim_tpot_ms"] == pytest.approx(predicted.ms_per_token, rel=1e-3)
         if devices == 2:
             assert predicted.decode_breakdown_ms["sync"] > 0
@@ -71,8 +83,7 @@ def _scheduler(server, rank: int) -> psutil.Process:
 
 
 def test_server_exits_with_clear_error_when_a_rank_dies(tp_servers):
-    """SIGKILL of rank 1 mid-generation: the request ends, the server exits within 90 s, and its
-    log names the dead scheduler (no hang)."""
+    """SIGKILL of rank 1 mid-generation: the request ends, the server exits in 90 s, the log names it."""
     server = tp_servers.tp2
     outcome: dict[str, object] = {}
 

@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from sglang_hyperaccel.server import ServerProcess
+from sglang_hyperaccel.launcher import ServerProcess
 
 FIELDS = ("sim_ttft_ms", "sim_tpot_ms", "sim_e2e_ms", "sim_queue_ms", "chip")
 

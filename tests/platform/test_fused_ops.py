@@ -25,6 +25,7 @@ def rope():
 
 @pytest.mark.parametrize("tokens,q_heads,kv_heads", [(1, 12, 12), (7, 4, 2), (33, 8, 1)])
 def test_rotary_matches_forward_native(rope, tokens, q_heads, kv_heads):
+    """rotary_forward equals forward_native bit for bit, on the first call and the cached second."""
     from sglang_hyperaccel.platform.fused_ops import rotary_forward
 
     gen = torch.Generator().manual_seed(tokens)
@@ -39,6 +40,7 @@ def test_rotary_matches_forward_native(rope, tokens, q_heads, kv_heads):
 
 
 def test_rotary_cache_follows_in_place_changes(rope):
+    """Positions changed in place (same tensor) give freshly rotated q, not the cached answer."""
     from sglang_hyperaccel.platform.fused_ops import rotary_forward
 
     positions = torch.tensor([3, 4], device="hyperaccel")

@@ -21,6 +21,7 @@ def _reference(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("batch,vocab,words", [(1, 300, 10), (3, 130, 5), (2, 96, 2)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_bitmask_matches_reference(batch, vocab, words, dtype):
+    """Both bitmask paths set exactly the masked-out logits to -inf (fp32, bf16; mask shorter/longer)."""
     register()
     assert _host_kernel() is not None  # xgrammar's CPU kernel is what runs on the chip's bytes
     gen = torch.Generator().manual_seed(batch * vocab)

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from sglang_hyperaccel.server import free_port
+from sglang_hyperaccel.launcher import free_port
 
 
 def _launch(demo_model, env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -13,14 +13,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """`python -m sglang_hyperaccel.simulator ARGS` from the repo root, output captured.
+    """`sglang-hyperaccel simulate ARGS` (as `python -m sglang_hyperaccel.cli`), output captured.
 
     The caller's SGLANG_HYPERACCEL_* variables are dropped, so defaults are the spec's; `env`
     adds variables back.
     """
     base = {k: v for k, v in os.environ.items() if not k.startswith("SGLANG_HYPERACCEL_")}
     base["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), base.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, "-m", "sglang_hyperaccel.simulator", *args],
+    return subprocess.run([sys.executable, "-m", "sglang_hyperaccel.cli", "simulate", *args],
                           cwd=ROOT, env={**base, **(env or {})}, capture_output=True, text=True,
                           timeout=120)
 

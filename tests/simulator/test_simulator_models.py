@@ -7,8 +7,8 @@ import json
 import pytest
 
 from sglang_hyperaccel.simulator import (
-    DoesNotFitError, ModelSpec, Simulator, SimulatorError, UnknownNameError, chip_from_env,
-    get_chip, get_model, list_chips, list_models, load_model)
+    DoesNotFitError, ModelSpec, Simulator, SimulatorError, UnknownNameError,
+    generate, get_chip, get_model, list_chips, list_models, load_model)
 
 TINY_LLAMA = {
     "model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 64,
@@ -121,7 +121,7 @@ def test_model_that_does_not_fit():
     text = str(info.value)
     assert "122.41 GiB" in text and "96.00 GiB x 1" in text and "at least 2" in text
     with pytest.raises(DoesNotFitError, match="KV cache"):
-        Simulator("lpu-fpga", "opt-6.7b").generate(batch=64, input_len=2048, output_len=2048)
+        generate(Simulator("lpu-fpga", "opt-6.7b"), batch=64, input_len=2048, output_len=2048)
 
 
 def test_fpga_spec_is_the_u55c():
@@ -131,11 +131,3 @@ def test_fpga_spec_is_the_u55c():
     slow = Simulator(fpga, "opt-1.3b").decode([500]).total_s
     assert slow > 5 * Simulator("lpu", "opt-1.3b").decode([500]).total_s
 
-
-def test_chip_from_env(monkeypatch):
-    """SGLANG_HYPERACCEL_CHIP picks the chip, SGLANG_HYPERACCEL_MEMORY its capacity."""
-    assert chip_from_env() == get_chip("lpu")
-    monkeypatch.setenv("SGLANG_HYPERACCEL_CHIP", "lpu-fpga")
-    monkeypatch.setenv("SGLANG_HYPERACCEL_MEMORY", "8Gi")
-    chip = chip_from_env()
-    assert chip.name == "lpu-fpga" and chip.memory_bytes == 8 * 2**30

@@ -1,6 +1,7 @@
 // The emulated hyperaccel chip as a PyTorch PrivateUse1 device: the API shared by the
 // translation units (runtime.cpp: devices, generators, guard, hooks; memory.cpp: allocator and
-// accounting; ops.cpp: kernels; module.cpp: the Python binding).
+// accounting; aliasing, fallback, fast_path, native_ops: kernels, registered by registration.cpp;
+// module.cpp: the Python binding).
 //
 // Memory is host RAM. Every byte a device tensor holds is counted against its chip's capacity,
 // whether it came from the allocator (empty, resize) or was adopted from a CPU kernel's result.

@@ -1,5 +1,6 @@
-// The Python binding `sglang_hyperaccel.device._C`: only what generic torch APIs cannot reach.
-// Loading it registers the device (allocator, guard, hooks, kernels) by static initialisation.
+// The Python binding `sglang_hyperaccel.device.native._C`: only what generic torch APIs cannot
+// reach. Loading it registers the device (allocator, guard, hooks, kernels) by static
+// initialisation.
 #include "hyperaccel.h"
 
 #include <pybind11/pybind11.h>

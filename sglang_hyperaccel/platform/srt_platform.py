@@ -12,9 +12,10 @@ from typing import Any
 from sglang.srt.platforms.device_mixin import DeviceMixin, PlatformEnum
 from sglang.srt.platforms.interface import PlatformCapabilities, SRTPlatform
 
+from sglang_hyperaccel.names import ATTENTION_BACKEND, DEVICE_TYPE
+
 logger = logging.getLogger(__name__)
 
-ATTENTION_BACKEND = "hyperaccel"
 # SGLang's fused ops pick `forward_<key>` or a forward registered for this key, else forward_native;
 # "native" keeps forward_native for every op without a registered chip forward (`fused_ops.py`).
 DISPATCH_KEY = "native"
@@ -24,11 +25,11 @@ class HyperAccelDeviceMixin(DeviceMixin):
     """Device identity and memory of the emulated chip (`torch.hyperaccel`)."""
 
     _enum = PlatformEnum.OOT
-    device_name = "hyperaccel"
-    device_type = "hyperaccel"
+    device_name = DEVICE_TYPE
+    device_type = DEVICE_TYPE
 
     def get_device(self, device_id: int | None = 0) -> str:
-        return "hyperaccel" if device_id is None else f"hyperaccel:{device_id}"
+        return DEVICE_TYPE if device_id is None else f"{DEVICE_TYPE}:{device_id}"
 
     def set_device(self, device: Any) -> None:
         """Make `device` (an index or `hyperaccel:i`) this process's current chip.
@@ -66,7 +67,7 @@ class HyperAccelDeviceMixin(DeviceMixin):
         return str(torch.hyperaccel.get_device_name(device_id))
 
     def get_device_uuid(self, device_id: int = 0) -> str:
-        return f"hyperaccel-{device_id}"
+        return f"{DEVICE_TYPE}-{device_id}"
 
     def get_device_capability(self, device_id: int = 0) -> None:
         return None
@@ -121,7 +122,7 @@ class HyperAccelPlatform(HyperAccelDeviceMixin, SRTPlatform):
         """`hyperaccel:<local_rank>`: each rank's group coordinator works on its own chip."""
         import torch
 
-        return torch.device(f"hyperaccel:{local_rank}")
+        return torch.device(DEVICE_TYPE, local_rank)
 
     def get_compile_backend(self, mode: str | None = None) -> str:
         return "eager"

@@ -9,36 +9,23 @@ of its link synchronisations. A step's `floor_s` is the bandwidth roofline of th
 at 100% of peak bandwidth; since every operator is at least its own bytes over that bandwidth, no
 step can be faster than its floor.
 
-The hot path (`decode`, `step`) is called once per forward batch by the server, so the model's
+Whole generations (prefill, then every decode step) are `generation.generate`, built on this
+model. The hot path (`decode`, `step`) is called once per forward batch by the server, so the model's
 constants are computed once in `Simulator.__init__` and a step is a few dozen float operations.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, NamedTuple, Sequence
+from typing import Sequence
 
 from .chips import ChipSpec, get_chip
 from .errors import DoesNotFitError, SimulatorError
 from .models import ConfigSource, ModelSpec, load_model
-
-if TYPE_CHECKING:
-    from .generation import GenerationResult
-
-# Operator names of the breakdown, in the order a layer runs them (embedding first, sampling last).
-EMBEDDING = "embedding"
-NORMS = "norms"
-QKV_PROJ = "qkv_proj"
-ATTENTION = "attention"
-OUT_PROJ = "out_proj"
-FFN = "ffn"
-SAMPLING = "sampling"
-SYNC = "sync"
-OPERATORS = (EMBEDDING, NORMS, QKV_PROJ, ATTENTION, OUT_PROJ, FFN, SAMPLING, SYNC)
-
-MEMORY = "memory"
-COMPUTE = "compute"
-FIXED = "fixed"  # latency-bound: link synchronisation
+from .records import (
+    ATTENTION, COMPUTE, EMBEDDING, FFN, FIXED, MEMORY, NORMS, OUT_PROJ, QKV_PROJ, SAMPLING, SYNC,
+    OpTime, RequestWork, StepTime, gib,
+)
 
 # Vector FLOPs per element, counted as the VXE would issue them (reasons in docs/simulator.md).
 _NORM_FLOPS = 8  # mean, variance, normalise, scale (+ shift) and the residual add, per element
@@ -46,69 +33,7 @@ _SOFTMAX_FLOPS = 5  # max, subtract, exp, sum, divide, per attention score
 _ACT_FLOPS = 4  # ReLU / SiLU and the gate product, per FFN intermediate element
 _SAMPLE_FLOPS = 10  # softmax, temperature, top-k / top-p selection, per vocabulary entry
 
-
-def gib(n: float) -> str:
-    """Bytes as GiB, the unit HBM capacities are sold in."""
-    return f"{n / 2**30:.2f} GiB"
-
-
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__: the hot path
-
-
-class OpTime(NamedTuple):
-    """One operator class of a step, summed over layers (per device: all devices do the same)."""
-
-    name: str
-    time_s: float
-    bytes: float
-    flops: float
-    bound: str  # "memory", "compute", or "fixed" (the link synchronisation)
-
-
-class StepTime(NamedTuple):
-    """The simulated time of one forward batch on one device of the system.
-
-    `total_s` is the step's time; `floor_s` the bandwidth roofline of `bytes_moved` (per device:
-    weights, KV read and KV written) at peak bandwidth, never above `total_s`; `bound` says whether
-    the step's memory or compute time dominates; `sync_s` is the exposed link time (0 on one
-    device); `ops` the per-operator breakdown in execution order (see OPERATORS); `tokens` and
-    `requests` the new and sampled tokens; `layers` and `devices` say how a trace lays it out.
-    """
-
-    total_s: float
-    floor_s: float
-    bytes_moved: float
-    flops: float
-    bound: str
-    sync_s: float
-    ops: tuple[OpTime, ...]
-    tokens: int
-    requests: int
-    layers: int
-    devices: int
-
-    @property
-    def breakdown(self) -> dict[str, float]:
-        """Seconds per operator name."""
-        return {op.name: op.time_s for op in self.ops}
-
-    def op(self, name: str) -> OpTime:
-        """The operator record called `name` (KeyError if absent)."""
-        for op in self.ops:
-            if op.name == name:
-                return op
-        raise KeyError(name)
-
-
-class RequestWork(NamedTuple):
-    """One request's share of a forward batch: tokens fed now and tokens already cached.
-
-    A decode row is `RequestWork(1, kv_len)`; a prefill chunk after a radix-cache hit is
-    `RequestWork(n_new, n_cached)`.
-    """
-
-    new_tokens: int
-    cached_tokens: int
 
 
 class Simulator:
@@ -224,15 +149,6 @@ class Simulator:
         """KV cache bytes one token takes on each device (all layers, K and V)."""
         return self._kv_bytes
 
-    def generate(self, batch: int, input_len: int, output_len: int) -> GenerationResult:
-        """Prefill `batch` prompts of `input_len` tokens, then decode to `output_len` tokens each.
-
-        Raises DoesNotFitError when weights plus the final KV cache exceed device memory.
-        """
-        from .generation import simulate_generation
-
-        return simulate_generation(self, batch, input_len, output_len)
-
     # --- the model --------------------------------------------------------------------------
     def _mixed(self, rows, count: int) -> StepTime:
         if count == 0:
@@ -322,9 +238,9 @@ class Simulator:
         total = t_emb + norm[1] + qkv[1] + att[1] + out[1] + ffn[1] + head[1] + sync
         total_b = b_emb + b_norm + b_qkv + b_att + b_out + b_ffn + b_head
         total_f = f_norm + f_qkv + f_att + v_att + f_out + f_ffn + v_ffn + f_head + v_head
+        # No clamp: every operator above costs at least its bytes at `bandwidth_efficiency <= 1`
+        # of peak, so the step is never below its roofline (tested on a sweep of shapes and chips).
         floor = total_b * self._inv_peak_bw
-        if total < floor:  # cannot happen (efficiencies <= 1); kept as the contract's guard
-            total = floor
         # A balanced chip (the LPU at batch 1) ties; a tie is memory-bound, as the design intends.
         bound = COMPUTE if comp_s > mem_s * (1.0 + 1e-9) else MEMORY
         ops = (_new(OpTime, (EMBEDDING, t_emb, b_emb, 0.0, MEMORY)), norm, qkv, att, out, ffn, head,

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sglang_hyperaccel.names import DEVICE_TYPE
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free on `host` right now."""
@@ -85,7 +87,7 @@ class ServerProcess:
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "sglang.launch_server", "--device", "hyperaccel",
+            sys.executable, "-m", "sglang.launch_server", "--device", DEVICE_TYPE,
             "--model-path", str(self.model_path), "--host", self.host, "--port", str(self.port),
             *self.args,
         ]

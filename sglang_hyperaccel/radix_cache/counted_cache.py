@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from sglang.srt.mem_cache.unified_radix_cache import UnifiedRadixCache
 
+from sglang_hyperaccel.names import RADIX_CACHE_BACKEND
+
 
 @dataclass(frozen=True)
 class RadixStats:
@@ -83,12 +85,9 @@ def current_stats() -> RadixStats | None:
     return _caches[-1].stats() if _caches else None
 
 
-BACKEND_NAME = "hyperaccel"
-
-
 def register() -> None:
     """Register the backend with SGLang (once per process)."""
     from sglang.srt.mem_cache.registry import get_radix_cache_factory, register_radix_cache_backend
 
-    if get_radix_cache_factory(BACKEND_NAME) is None:
-        register_radix_cache_backend(BACKEND_NAME, build_cache)
+    if get_radix_cache_factory(RADIX_CACHE_BACKEND) is None:
+        register_radix_cache_backend(RADIX_CACHE_BACKEND, build_cache)

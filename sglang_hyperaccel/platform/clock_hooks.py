@@ -1,0 +1,106 @@
+"""The hooks that put the chip clock into SGLang's processes (installed by `patches.install`).
+
+Scheduler process: the clock is built when the model runner has loaded its model (from the model
+config SGLang loaded, so what it serves is what it times), every forward batch is charged to it,
+arrivals are stamped, and the output streamer attaches each request's chip-time report to its
+output. Main process: the tokenizer manager turns the reports into one `meta_info["hyperaccel"]`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sglang_hyperaccel import env
+from sglang_hyperaccel.chip import emulated_chip
+from sglang_hyperaccel.names import META_KEY, WIRE_KEY
+from sglang_hyperaccel.platform.clock import BatchShape, ChipClock, current_clock, set_current_clock
+from sglang_hyperaccel.platform.metrics import MetricsRecorder
+from sglang_hyperaccel.platform.streamer import streamer_with_chip_time
+from sglang_hyperaccel.platform.timeline import TraceRecorder
+from sglang_hyperaccel.simulator import ModelSpec, Simulator
+
+logger = logging.getLogger(__name__)
+
+
+def model_spec_of(model_config: Any) -> ModelSpec:
+    """The shapes the chip times, from SGLang's loaded `ModelConfig` (its HF config and dtype).
+
+    Raises `simulator.SimulatorError` naming the model when its shapes cannot be read.
+    """
+    import torch
+
+    name = str(model_config.model_path).rstrip("/").split("/")[-1]
+    spec = ModelSpec.from_hf_config(model_config.hf_config.to_dict(), name=name)
+    dtype = getattr(model_config, "dtype", torch.float32)
+    return spec.with_dtype_bytes(torch.empty((), dtype=dtype).element_size())
+
+
+def build_clock(runner: Any) -> ChipClock:
+    """The chip clock of `runner`'s scheduler process, with the observers the server asked for."""
+    from sglang.srt.runtime_context import get_parallel
+
+    chip = emulated_chip()
+    spec = model_spec_of(runner.model_config)
+    parallel = get_parallel()
+    devices, rank = int(parallel.tp_size), int(parallel.tp_rank)
+    clock = ChipClock(Simulator(chip, spec, devices=devices))
+    path = env.trace_path()
+    if path is not None:
+        if devices > 1:
+            path = path.with_name(f"{path.stem}.rank{rank}{path.suffix}")
+        clock.listeners.append(TraceRecorder(path, rank, clock.chip, clock.devices))
+        logger.info("hyperaccel: writing the chip timeline to %s", path)
+    if getattr(runner.server_args, "enable_metrics", False) and rank == 0:
+        try:
+            clock.listeners.append(MetricsRecorder(clock, runner))
+        except Exception:  # metrics are an aid: never let them stop serving
+            logger.exception("hyperaccel: chip-time metrics unavailable")
+    logger.info("hyperaccel: chip clock on %s x%d for %s", chip.name, devices, spec.name)
+    return clock
+
+
+def load_model_after(result: Any, runner: Any, *args: Any, **kwargs: Any) -> Any:
+    """AFTER `ModelRunner.load_model`: build this process's chip clock (not for draft models)."""
+    if not runner.is_draft_worker:
+        set_current_clock(build_clock(runner))
+    return result
+
+
+def forward_around(original, runner, forward_batch, *args, **kwargs):
+    """AROUND `ModelRunner.forward`: run the batch, then charge it to the chip clock."""
+    clock = None if runner.is_draft_worker else current_clock()
+    shape = None if clock is None else BatchShape.from_forward_batch(forward_batch)
+    result = original(runner, forward_batch, *args, **kwargs)
+    if shape is not None:
+        clock.charge(shape)
+    return result
+
+
+def arrival_before(scheduler, recv_req, *args, **kwargs):
+    """BEFORE `Scheduler.handle_generate_request`: stamp the request's arrival in chip time."""
+    clock = current_clock()
+    if clock is not None and getattr(recv_req, "rid", None):
+        clock.arrive(recv_req.rid)
+    return None
+
+
+def output_streamer_class(result, scheduler, *args, **kwargs):
+    """AFTER `Scheduler.get_output_streamer_class`: our subclass of whatever SGLang picked."""
+    return streamer_with_chip_time(result)
+
+
+def meta_info_after(result, manager, meta_info, state, customized_info, index, finish_reason, *a, **k):
+    """AFTER `TokenizerManager.update_request_meta_info`: the latest report, as one object.
+
+    The scheduler sends reports as SGLang's per-request lists; the newest entry is the current
+    state. Removing the list key (and SGLang's per-request accumulation of it, in
+    `state.customized_info_accumulated`/`_reported_keys`) keeps incremental streaming from
+    slicing it.
+    """
+    reports = meta_info.pop(WIRE_KEY, None)
+    state.customized_info_accumulated.pop(WIRE_KEY, None)
+    state.customized_info_reported_keys.discard(WIRE_KEY)
+    if reports:
+        meta_info[META_KEY] = reports[-1]
+    return result
