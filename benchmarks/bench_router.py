@@ -30,8 +30,14 @@ from pathlib import Path
 import requests
 
 from sglang_hyperaccel.demo import ensure_demo_model
-from sglang_hyperaccel.deploy import (ROUTED_WORKER_HEADER, RequestRecord, RouterProcess, RouterSettings,
-                                      RunSummary, summarize)
+from sglang_hyperaccel.deploy import (
+    ROUTED_WORKER_HEADER,
+    RequestRecord,
+    RouterProcess,
+    RouterSettings,
+    RunSummary,
+    summarize,
+)
 from sglang_hyperaccel.deploy.deployment import stop_all
 from sglang_hyperaccel.launcher import ServerProcess
 

@@ -30,8 +30,8 @@ import argparse
 import json
 import signal
 import statistics
-import time
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager

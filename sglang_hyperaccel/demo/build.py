@@ -30,7 +30,8 @@ def fingerprint(config: DemoModelConfig) -> str:
     import hashlib
     import inspect
 
-    from sglang_hyperaccel.demo import build as build_module, corpus
+    from sglang_hyperaccel.demo import build as build_module
+    from sglang_hyperaccel.demo import corpus
 
     digest = hashlib.sha256(repr(config).encode())
     for module in (corpus, build_module):

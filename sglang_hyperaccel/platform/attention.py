@@ -13,11 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from torch.nn.functional import scaled_dot_product_attention
-
 from sglang.srt.layers.attention.torch_native_backend import TorchNativeAttnBackend
 from sglang.srt.layers.radix_attention import AttentionType
 from sglang.srt.mem_cache.memory_pool import KVWriteLoc
+from torch.nn.functional import scaled_dot_product_attention
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,8 @@ def _layout(req_to_token: torch.Tensor, pool_indices: torch.Tensor, seq_lens: li
         k_pos = torch.arange(max_kv).view(1, 1, max_kv)
         # Query i of a request is absolute position kv_len - q_len + i: causal over its own keys.
         mask = (k_pos <= kv_len - q_len + q_pos) & (k_pos < kv_len)
-        # Padded query rows attend key 0 only, so softmax never sees an all-masked row (NaN).
+        # Padded query rows (dropped through `query_rows` afterwards) also attend key 0, so softmax
+        # never sees an all-masked row (NaN).
         mask |= (q_pos >= q_len) & (k_pos == 0)
         mask = mask.unsqueeze(1)
     if ragged:

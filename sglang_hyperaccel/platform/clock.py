@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from sglang_hyperaccel.platform.report import ChipTimeReport
-from sglang_hyperaccel.simulator import RequestWork, Simulator, StepTime
+from sglang_hyperaccel.simulator import Simulator, StepTime
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class BatchShape:
         return cls("extend", rids, new, cached)
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestClock:
     """Chip-time stamps of one request (seconds on the chip clock)."""
 
@@ -116,7 +116,12 @@ class ChipClock:
 
     def charge(self, shape: BatchShape) -> StepTime:
         """Advance the clock by one batch and stamp its requests."""
-        step = self.simulator.step([RequestWork(n, c) for n, c in zip(shape.new_tokens, shape.cached_tokens)])
+        decode = shape.kind == "decode"
+        if decode:  # the simulator's list-free entry points: this runs once per forward batch
+            step = self.simulator.decode(shape.cached_tokens)
+        else:
+            step = self.simulator.extend(shape.new_tokens, shape.cached_tokens)
+        requests = self._requests
         with self._lock:
             start = self.now_s
             end = start + step.total_s
@@ -124,21 +129,21 @@ class ChipClock:
             self.floor_s += step.floor_s
             self.steps += 1
             self.tokens += step.tokens
-            per_request_floor = step.floor_s  # a decode step's floor is the floor of each of its tokens
+            floor = step.floor_s  # a decode step's floor is the floor of each of its tokens
             for rid, new, cached in zip(shape.rids, shape.new_tokens, shape.cached_tokens):
-                req = self._requests.get(rid)
+                req = requests.get(rid)
                 if req is None:  # arrived before the clock existed (e.g. warm-up)
-                    req = self._requests[rid] = RequestClock(arrival_s=start)
+                    req = requests[rid] = RequestClock(arrival_s=start)
                 if req.first_start_s is None:
                     req.first_start_s = start
-                if shape.kind == "extend":
+                if decode:
+                    req.decode_steps += 1
+                    req.decode_floor_s += floor
+                else:
                     if req.cached_tokens is None:
                         req.cached_tokens = cached
                     req.prefill_tokens += new
                     req.last_extend_end_s = end
-                else:
-                    req.decode_steps += 1
-                    req.decode_floor_s += per_request_floor
                 req.last_end_s = end
         for listener in self.listeners:
             listener.on_step(shape, step, start)

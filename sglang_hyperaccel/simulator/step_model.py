@@ -23,8 +23,21 @@ from .chips import ChipSpec, get_chip
 from .errors import DoesNotFitError, SimulatorError
 from .models import ConfigSource, ModelSpec, load_model
 from .records import (
-    ATTENTION, COMPUTE, EMBEDDING, FFN, FIXED, MEMORY, NORMS, OUT_PROJ, QKV_PROJ, SAMPLING, SYNC,
-    OpTime, RequestWork, StepTime, gib,
+    ATTENTION,
+    COMPUTE,
+    EMBEDDING,
+    FFN,
+    FIXED,
+    MEMORY,
+    NORMS,
+    OUT_PROJ,
+    QKV_PROJ,
+    SAMPLING,
+    SYNC,
+    OpTime,
+    RequestWork,
+    StepTime,
+    gib,
 )
 
 # Vector FLOPs per element, counted as the VXE would issue them (reasons in docs/simulator.md).

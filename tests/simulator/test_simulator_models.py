@@ -7,8 +7,18 @@ import json
 import pytest
 
 from sglang_hyperaccel.simulator import (
-    DoesNotFitError, ModelSpec, Simulator, SimulatorError, UnknownNameError,
-    generate, get_chip, get_model, list_chips, list_models, load_model)
+    DoesNotFitError,
+    ModelSpec,
+    Simulator,
+    SimulatorError,
+    UnknownNameError,
+    generate,
+    get_chip,
+    get_model,
+    list_chips,
+    list_models,
+    load_model,
+)
 
 TINY_LLAMA = {
     "model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 64,

@@ -7,7 +7,15 @@ import itertools
 import pytest
 
 from sglang_hyperaccel.simulator import (
-    OPERATORS, DoesNotFitError, RequestWork, Simulator, SimulatorError, generate, get_chip, list_chips)
+    OPERATORS,
+    DoesNotFitError,
+    RequestWork,
+    Simulator,
+    SimulatorError,
+    generate,
+    get_chip,
+    list_chips,
+)
 
 SWEEP_MODELS = ("opt-1.3b", "opt-13b", "llama-3-8b")
 
