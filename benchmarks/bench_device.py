@@ -51,7 +51,8 @@ def build_model() -> torch.nn.Module:
 
 def decode_step(model: torch.nn.Module, device: str, context: int = 32) -> Callable[[], object]:
     """One token over a `context`-token KV cache; the cache is cropped back after each step."""
-    ids = torch.randint(0, model.config.vocab_size, (1, context + 1), generator=torch.Generator().manual_seed(1))
+    ids = torch.randint(0, model.config.vocab_size, (1, context + 1),
+                        generator=torch.Generator().manual_seed(1))
     ids = ids.to(device)
     with torch.inference_mode():
         cache = model(ids[:, :context], use_cache=True).past_key_values
@@ -68,7 +69,8 @@ def decode_step(model: torch.nn.Module, device: str, context: int = 32) -> Calla
 
 
 def prefill(model: torch.nn.Module, device: str, batch: int = 16, length: int = 32) -> Callable[[], object]:
-    ids = torch.randint(0, model.config.vocab_size, (batch, length), generator=torch.Generator().manual_seed(2))
+    ids = torch.randint(0, model.config.vocab_size, (batch, length),
+                        generator=torch.Generator().manual_seed(2))
     ids = ids.to(device)
 
     def run() -> object:

@@ -54,7 +54,8 @@ def workload(requests_n: int, tenants: int, seed: int = 0) -> list[list[int]]:
 def run(url: str, prompts: list[list[int]]) -> RunResult:
     def one(ids: list[int]) -> dict:
         resp = requests.post(f"{url}/generate", timeout=900, json={
-            "input_ids": ids, "sampling_params": {"temperature": 0, "max_new_tokens": NEW_TOKENS, "ignore_eos": True}})
+            "input_ids": ids,
+            "sampling_params": {"temperature": 0, "max_new_tokens": NEW_TOKENS, "ignore_eos": True}})
         resp.raise_for_status()
         return resp.json()["meta_info"]
 
@@ -62,12 +63,14 @@ def run(url: str, prompts: list[list[int]]) -> RunResult:
         metas = list(pool.map(one, prompts))
     chips = [m["hyperaccel"] for m in metas]
     span = max(c["sim_finish_ms"] for c in chips) - min(c["sim_arrival_ms"] for c in chips)
-    return RunResult(len(metas), sum(m["prompt_tokens"] for m in metas), sum(m["cached_tokens"] for m in metas),
+    return RunResult(len(metas), sum(m["prompt_tokens"] for m in metas),
+                     sum(m["cached_tokens"] for m in metas),
                      sum(m["completion_tokens"] for m in metas), span)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="model directory (default: the tiny demo model)")
     parser.add_argument("--requests", type=int, default=128)
     parser.add_argument("--tenants", type=int, default=8)
@@ -79,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         with ServerProcess(model, args=extra) as server:
             results[label] = run(server.url, prompts)
     on, off = results["radix cache"], results["no cache"]
-    print(f"{args.requests} requests, {args.tenants} prefixes of {PREFIX_LEN} tokens, {CLIENTS} clients, {model}")
+    print(f"{args.requests} requests, {args.tenants} prefixes of {PREFIX_LEN} tokens, "
+          f"{CLIENTS} clients, {model}")
     print(f"{'':<12} {'hit rate':>8} {'chip span ms':>12} {'chip tok/s':>12}")
     for label, r in results.items():
         print(f"{label:<12} {r.hit_rate:>8.1%} {r.chip_span_ms:>12.2f} {r.chip_tokens_per_s:>12.0f}")

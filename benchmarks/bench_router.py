@@ -66,7 +66,8 @@ def workload(model: Path, tenants: int, per_tenant: int, prefix_tokens: int, see
     tokenizer = AutoTokenizer.from_pretrained(str(model))
     prompts = [tenant_prompt(tokenizer, t, prefix_tokens, seed) for t in range(tenants)]
     rng = random.Random(seed)
-    texts = [f"{prompts[t]}\nQuestion {j} of tenant {t}: " + " ".join(rng.choice(WORDS) for _ in range(8)) + "?"
+    texts = [f"{prompts[t]}\nQuestion {j} of tenant {t}: "
+             + " ".join(rng.choice(WORDS) for _ in range(8)) + "?"
              for t in range(tenants) for j in range(per_tenant)]
     rng.shuffle(texts)
     return texts
@@ -78,7 +79,8 @@ def run_policy(url: str, texts: list[str], clients: int, new_tokens: int) -> tup
 
     def one(text: str) -> RequestRecord:
         resp = session_local.post(f"{url}/generate", timeout=600, json={
-            "text": text, "sampling_params": {"temperature": 0, "max_new_tokens": new_tokens, "ignore_eos": True}})
+            "text": text,
+            "sampling_params": {"temperature": 0, "max_new_tokens": new_tokens, "ignore_eos": True}})
         resp.raise_for_status()
         return RequestRecord.from_response(resp.headers.get(ROUTED_WORKER_HEADER, "?"), resp.json())
 
@@ -100,7 +102,8 @@ def flush(replicas: list[ServerProcess]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=None, help="default: the demo model")
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--tenants", type=int, default=8)
@@ -124,11 +127,12 @@ def main() -> None:
     server_args = ("--max-total-tokens", str(kv_tokens), "--enable-metrics")
     log_dir = Path(f"/tmp/bench-router-{args.port}")
     log_dir.mkdir(exist_ok=True)
-    replicas = [ServerProcess(model, port=args.port + 1 + i, args=server_args, log_path=log_dir / f"replica-{i}.log")
+    replicas = [ServerProcess(model, port=args.port + 1 + i, args=server_args,
+                              log_path=log_dir / f"replica-{i}.log")
                 for i in range(args.replicas)]
     print(f"{args.replicas} replicas x {kv_tokens} KV tokens; {args.tenants} tenants x {args.per_tenant} "
-          f"requests, ~{args.prefix_tokens}-token prompts, {args.new_tokens} new tokens, {args.clients} clients, "
-          f"seeds {seeds}")
+          f"requests, ~{args.prefix_tokens}-token prompts, {args.new_tokens} new tokens, "
+          f"{args.clients} clients, seeds {seeds}")
     runs: dict[str, list[tuple[RunSummary, Counter]]] = {"cache_aware": [], "round_robin": []}
     try:
         for server in replicas:
@@ -154,14 +158,15 @@ def main() -> None:
 
 def _ratios(ca: RunSummary, rr: RunSummary) -> str:
     return (f"recomputed rr/ca {rr.missed_tokens / max(ca.missed_tokens, 1):.2f}x, chip throughput ca/rr "
-            f"{ca.chip_tokens_per_s / rr.chip_tokens_per_s:.2f}x (makespan {ca.makespan_tokens_per_s / rr.makespan_tokens_per_s:.2f}x)")
+            f"{ca.chip_tokens_per_s / rr.chip_tokens_per_s:.2f}x "
+            f"(makespan {ca.makespan_tokens_per_s / rr.makespan_tokens_per_s:.2f}x)")
 
 
 def report_seed(seed: int, ca_run: tuple[RunSummary, Counter], rr_run: tuple[RunSummary, Counter]) -> None:
     (ca, homes), (rr, _) = ca_run, rr_run
     split = " / ".join(str(homes.get(w, 0)) for w in sorted(ca.replica_requests))
-    print(f"seed {seed}: hit rate {ca.hit_rate:.1%} vs {rr.hit_rate:.1%}; tenants per replica under cache_aware "
-          f"{split}; {_ratios(ca, rr)}", flush=True)
+    print(f"seed {seed}: hit rate {ca.hit_rate:.1%} vs {rr.hit_rate:.1%}; "
+          f"tenants per replica under cache_aware {split}; {_ratios(ca, rr)}", flush=True)
 
 
 def report(runs: dict[str, list[tuple[RunSummary, Counter]]]) -> None:

@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in _COMMANDS:
         print("usage: sglang-hyperaccel {demo-model,simulate,deploy} [options]", file=sys.stderr)
-        print("  demo-model [NAME]  print the path of a demo model, building it when missing", file=sys.stderr)
+        print("  demo-model [NAME]  print the path of a demo model, building it when missing",
+              file=sys.stderr)
         print("  simulate ...       the chip simulator's what-if CLI", file=sys.stderr)
         print("  deploy ...         N server replicas behind SGLang's router", file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2

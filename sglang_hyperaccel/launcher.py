@@ -128,7 +128,8 @@ class ServerProcess:
                 return self
             time.sleep(1.0)
         self.stop()
-        raise ServerStartError(f"server on port {self.port} not healthy after {timeout:.0f}s:\n{self.log_tail()}")
+        raise ServerStartError(f"server on port {self.port} not healthy after {timeout:.0f}s:\n"
+                               f"{self.log_tail()}")
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM the whole process group, then SIGKILL what is left."""

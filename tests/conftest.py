@@ -34,7 +34,8 @@ def server(demo_model: Path) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="module")
 def start_server(demo_model: Path) -> Iterator[Callable[..., ServerProcess]]:
-    """Factory: start_server(args=(...), env={...}, model=path) -> a healthy server, stopped at session end."""
+    """Factory: start_server(args=(...), env={...}, model=path) -> a healthy server,
+    stopped at session end."""
     started: list[ServerProcess] = []
 
     def start(args: tuple[str, ...] = DEFAULT_ARGS, env: dict[str, str] | None = None,

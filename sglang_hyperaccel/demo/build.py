@@ -81,7 +81,8 @@ def _train(model, tokenizer, config: DemoModelConfig, texts: list[str]) -> None:
 
     ids: list[int] = []
     for text in texts:
-        ids += [tokenizer.bos_token_id, *tokenizer.encode(text, add_special_tokens=False), tokenizer.eos_token_id]
+        ids += [tokenizer.bos_token_id, *tokenizer.encode(text, add_special_tokens=False),
+                tokenizer.eos_token_id]
     data = torch.tensor(ids, dtype=torch.long)
     gen = torch.Generator().manual_seed(config.seed)
     optim = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
@@ -130,7 +131,8 @@ def build(config: DemoModelConfig, path: Path) -> Path:
     staging.chmod(0o755)
     model.save_pretrained(staging, safe_serialization=True)
     tokenizer.save_pretrained(staging)
-    (staging / "demo_model.json").write_text(json.dumps({"name": config.name, "train_steps": config.train_steps}))
+    (staging / "demo_model.json").write_text(
+        json.dumps({"name": config.name, "train_steps": config.train_steps}))
     (staging / _MARKER).write_text(fingerprint(config) + "\n")
     if path.exists():
         shutil.rmtree(path)

@@ -121,7 +121,8 @@ def _json_value(rng: random.Random, depth: int = 0) -> object:
     if kind == 2:
         return rng.choice([True, False, None])
     if kind in (3, 4):
-        return rng.choice([rng.choice(_NAMES), rng.choice(_CITIES), _date(rng), _email(rng), rng.choice(_NOUNS)])
+        return rng.choice([rng.choice(_NAMES), rng.choice(_CITIES), _date(rng), _email(rng),
+                           rng.choice(_NOUNS)])
     if kind == 5:
         return [_json_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
     return _json_object(rng, depth + 1)

@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Start N `sglang.launch_server --device hyperaccel` replicas and SGLang's router "
                     "(smg) in front; print the URL; stop everything on Ctrl-C or SIGTERM.")
-    parser.add_argument("--replicas", type=int, required=True, help="local replicas to start (0: router only)")
+    parser.add_argument("--replicas", type=int, required=True,
+                        help="local replicas to start (0: router only)")
     parser.add_argument("--port", type=int, required=True, help="the router's port (what clients use)")
     parser.add_argument("--policy", choices=POLICIES, default="cache_aware", help="router policy")
     parser.add_argument("--host", default="127.0.0.1",
@@ -46,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how often a local replica that exits is restarted (0: never)")
     parser.add_argument("--startup-timeout", type=float, default=600.0, metavar="SECONDS",
                         help="how long to wait for the replicas to become healthy")
-    parser.add_argument("--log-dir", type=Path, default=None, help="replica and router logs (default: a temp dir)")
+    parser.add_argument("--log-dir", type=Path, default=None,
+                        help="replica and router logs (default: a temp dir)")
     return parser
 
 
@@ -78,7 +80,8 @@ def _say(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run a deployment until SIGINT/SIGTERM. Returns 0 after a clean stop, 1 when startup or the router failed."""
+    """Run a deployment until SIGINT/SIGTERM. Returns 0 after a clean stop, 1 when startup
+    or the router failed."""
     config = parse_config(sys.argv[1:] if argv is None else argv)
     stop = threading.Event()
     deployment = Deployment(config, on_event=_say, cancel=stop)

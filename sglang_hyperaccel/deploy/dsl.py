@@ -12,9 +12,9 @@ in one replica's KV cache; each branch then extends that prefix, so the router s
 same replica, where it hits the cache. `select` does this itself. `fork` is meant to (it submits a
 commit of the prefix), but in SGLang 0.5.23 it tests `text_` before its queue has run, so the
 commit is usually skipped and the branches race to the router; this backend therefore commits a
-branch's fork prefix once, before the first request of any branch of that fork. Every request's serving worker (smg's
-`x-smg-routed-worker-id` header) and cache figures are recorded in `routes`, so callers can check
-it; `gen` also returns the worker in its meta info as `routed_worker`.
+branch's fork prefix once, before the first request of any branch of that fork. Every request's
+serving worker (smg's `x-smg-routed-worker-id` header) and cache figures are recorded in `routes`,
+so callers can check it; `gen` also returns the worker in its meta info as `routed_worker`.
 
 Not supported: `join("concate_and_append")` with `enable_parallel_encoding` (it joins the KV of
 requests by id, which need not live on one replica): the text-concatenating join is used instead.
@@ -58,7 +58,8 @@ def split_batch(data: dict[str, Any]) -> list[dict[str, Any]] | None:
     """A batched /generate body as one body per item, or None when `data` is a single request."""
     if isinstance(data.get("text"), list):
         size = len(data["text"])
-    elif isinstance(data.get("input_ids"), list) and data["input_ids"] and isinstance(data["input_ids"][0], list):
+    elif (isinstance(data.get("input_ids"), list) and data["input_ids"]
+          and isinstance(data["input_ids"][0], list)):
         size = len(data["input_ids"])
     else:
         return None
@@ -67,7 +68,8 @@ def split_batch(data: dict[str, Any]) -> list[dict[str, Any]] | None:
         item = dict(data)
         for key in _PER_ITEM_FIELDS:
             value = data.get(key)
-            if isinstance(value, list) and len(value) == size and (key != "input_ids" or isinstance(value[i], list)):
+            if (isinstance(value, list) and len(value) == size
+                    and (key != "input_ids" or isinstance(value[i], list))):
                 item[key] = value[i]
         items.append(item)
     return items

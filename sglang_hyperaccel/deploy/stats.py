@@ -63,7 +63,8 @@ class RunSummary:
     @property
     def chip_tokens_per_s(self) -> float:
         """Prompt + completion tokens per chip second, summed over the replicas (they run in parallel)."""
-        return sum(self.replica_tokens[w] / (span / 1e3) for w, span in self.replica_spans_ms.items() if span > 0)
+        return sum(self.replica_tokens[w] / (span / 1e3)
+                   for w, span in self.replica_spans_ms.items() if span > 0)
 
     @property
     def makespan_tokens_per_s(self) -> float:

@@ -260,7 +260,8 @@ class EslBackend(C10dBackend):
             raise
         except RuntimeError as exc:
             text = str(exc)
-            cause = "a peer rank has probably exited or stopped responding; " if _is_link_failure(text) else ""
+            cause = ("a peer rank has probably exited or stopped responding; "
+                     if _is_link_failure(text) else "")
             raise EslError(
                 f"hyperaccel {BACKEND_NAME}: {name} failed on rank {self._rank} of {self._size} in "
                 f"group {self._group}: {cause}{text}") from exc
@@ -274,7 +275,8 @@ class EslBackend(C10dBackend):
 def _is_link_failure(text: str) -> bool:
     """Whether a gloo error means the peer is gone or silent (not a bad argument)."""
     text = text.lower()
-    return any(mark in text for mark in ("connection", "timed out", "timeout", "broken pipe", "reset by peer"))
+    return any(mark in text
+               for mark in ("connection", "timed out", "timeout", "broken pipe", "reset by peer"))
 
 
 def _flat(tensor: torch.Tensor) -> torch.Tensor:

@@ -38,7 +38,8 @@ class MetricsRecorder:
                              names, buckets=_TIME_BUCKETS).labels(**labels)
         self.busy = Counter("sglang_hyperaccel:chip_busy_seconds", "Chip time spent in forward batches",
                             names).labels(**labels)
-        self.steps = Counter("sglang_hyperaccel:chip_steps", "Forward batches run on the chip", names).labels(**labels)
+        self.steps = Counter("sglang_hyperaccel:chip_steps", "Forward batches run on the chip",
+                             names).labels(**labels)
         self.prefill = Counter("sglang_hyperaccel:prefill_tokens", "Prompt tokens computed (cache misses)",
                                names).labels(**labels)
         self.cached = Counter("sglang_hyperaccel:cached_tokens", "Prompt tokens served from the prefix cache",
@@ -57,7 +58,8 @@ class MetricsRecorder:
         self.lookups = Counter("sglang_hyperaccel:radix_lookups", "Prefix-cache lookups by the scheduler",
                                names).labels(**labels)
         self.lookup_hits = Counter("sglang_hyperaccel:radix_lookup_hits",
-                                   "Prefix-cache lookups that matched at least one page", names).labels(**labels)
+                                   "Prefix-cache lookups that matched at least one page",
+                                   names).labels(**labels)
         self._prefill = self._cached = 0
         self._radix = None
 

@@ -72,7 +72,8 @@ def test_dsl_program_with_regex_select_fork_through_router(deploy_run):
     tips = routes[fork_prefix + 1:fork_prefix + 4]
     for tip in tips:
         assert tip.worker == routes[fork_prefix].worker, routes
-        assert tip.cached_tokens >= routes[fork_prefix].prompt_tokens - 1, routes  # prefix reused on that replica
+        # prefix reused on that replica
+        assert tip.cached_tokens >= routes[fork_prefix].prompt_tokens - 1, routes
 
 
 def test_each_program_stays_on_one_replica(deploy_run):
@@ -136,7 +137,8 @@ def _running_requests(url: str) -> int | None:
 
 
 def test_killed_replica_loses_no_request_and_rejoins(deploy_run):
-    """SIGKILL a replica under load: 0 non-streaming requests lost, its streams end in an error, it rejoins."""
+    """SIGKILL a replica under load: 0 non-streaming requests lost, its streams end in an error,
+    it rejoins."""
     url = deploy_run.url
     texts = [f"Stream {i}: " + f"story line {i} " * 25 for i in range(4)]
     streams = [{} for _ in texts]
@@ -175,7 +177,8 @@ def test_killed_replica_loses_no_request_and_rejoins(deploy_run):
 
     lost = [r for r in results if r != 200]
     cut = [s for s in streams if s["worker"] == victim]
-    print(f"\nkilled {victim} running {running} requests ({victim_streams} streams); non-streaming: {results.count(200)}/{len(results)} "
+    print(f"\nkilled {victim} running {running} requests ({victim_streams} streams); "
+          f"non-streaming: {results.count(200)}/{len(results)} "
           f"succeeded; streams on it: {[(s['chunks'], s['end']) for s in cut]}; "
           f"others: {[(s['chunks'], s['end']) for s in streams if s not in cut]}")
     assert running >= victim_streams + 2, "the victim never ran non-streaming requests"

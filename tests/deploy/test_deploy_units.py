@@ -36,7 +36,8 @@ def test_bad_arguments_exit_with_status_2(argv):
 def test_router_command_names_policy_workers_and_own_metrics_port():
     """The smg command carries the policy, every worker, fast health checks and a private metrics port."""
     cmd = router_command("127.0.0.1", 32500, ["http://127.0.0.1:1", "http://127.0.0.1:2"],
-                         RouterSettings(policy="power_of_two", extra_args=("--cache-threshold", "0.5")), 32555)
+                         RouterSettings(policy="power_of_two", extra_args=("--cache-threshold", "0.5")),
+                         32555)
     assert cmd[1:3] == ["-m", "smg.launch_router"]
     joined = " ".join(cmd)
     assert "--worker-urls http://127.0.0.1:1 http://127.0.0.1:2" in joined
@@ -57,11 +58,14 @@ def test_select_body_splits_into_one_request_per_choice():
             "logprob_start_len": 3}
     items = split_batch(body)
     assert items == [
-        {"text": "Q: yes", "sampling_params": {"max_new_tokens": 0}, "return_logprob": True, "logprob_start_len": 3},
-        {"text": "Q: no", "sampling_params": {"max_new_tokens": 0}, "return_logprob": True, "logprob_start_len": 3},
+        {"text": "Q: yes", "sampling_params": {"max_new_tokens": 0}, "return_logprob": True,
+         "logprob_start_len": 3},
+        {"text": "Q: no", "sampling_params": {"max_new_tokens": 0}, "return_logprob": True,
+         "logprob_start_len": 3},
     ]
     tokens = split_batch({"input_ids": [[1, 2], [3]], "sampling_params": [{"a": 1}, {"a": 2}]})
-    assert tokens == [{"input_ids": [1, 2], "sampling_params": {"a": 1}}, {"input_ids": [3], "sampling_params": {"a": 2}}]
+    assert tokens == [{"input_ids": [1, 2], "sampling_params": {"a": 1}},
+                      {"input_ids": [3], "sampling_params": {"a": 2}}]
     assert split_batch({"text": "single"}) is None
     assert split_batch({"input_ids": [1, 2, 3]}) is None
 

@@ -21,7 +21,8 @@ def _prompts(count: int, length: int, seed: int) -> list[list[int]]:
 
 def _run(url: str, ids: list[int], new_tokens: int = 16) -> dict:
     resp = requests.post(f"{url}/generate", timeout=300, json={
-        "input_ids": ids, "sampling_params": {"temperature": 0, "max_new_tokens": new_tokens, "ignore_eos": True}})
+        "input_ids": ids,
+        "sampling_params": {"temperature": 0, "max_new_tokens": new_tokens, "ignore_eos": True}})
     resp.raise_for_status()
     return resp.json()
 
@@ -108,7 +109,8 @@ def test_serving_run_writes_chip_timeline(small_chip):
     _run(server.url, _prompts(1, 20, seed=6)[0])
     with open(path) as f:
         trace = json.load(f)
-    steps = [e for e in trace["traceEvents"] if e.get("ph") == "X" and e["name"].startswith(("decode", "extend"))]
+    steps = [e for e in trace["traceEvents"]
+             if e.get("ph") == "X" and e["name"].startswith(("decode", "extend"))]
     assert steps and all(e["dur"] > 0 for e in steps)
 
 

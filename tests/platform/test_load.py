@@ -17,7 +17,8 @@ def test_256_requests_from_64_clients(server):
 
     def one(ids: list[int]) -> dict:
         resp = requests.post(f"{server.url}/generate", timeout=600, json={
-            "input_ids": ids, "sampling_params": {"temperature": 0, "max_new_tokens": NEW_TOKENS, "ignore_eos": True}})
+            "input_ids": ids,
+            "sampling_params": {"temperature": 0, "max_new_tokens": NEW_TOKENS, "ignore_eos": True}})
         assert resp.status_code == 200, resp.text
         return resp.json()["meta_info"]
 

@@ -81,10 +81,12 @@ def test_metrics_route(server):
 def test_bad_sampling_params_get_4xx_and_server_keeps_serving(server):
     """Invalid sampling parameters come back as a clear 4xx; the next request still succeeds."""
     for params in ({"temperature": -1.0}, {"top_p": 1.5}, {"max_new_tokens": -3}):
-        resp = requests.post(f"{server.url}/generate", json={"text": "x", "sampling_params": params}, timeout=60)
+        resp = requests.post(f"{server.url}/generate", json={"text": "x", "sampling_params": params},
+                             timeout=60)
         assert 400 <= resp.status_code < 500, (params, resp.status_code, resp.text)
         assert next(iter(params)) in resp.text, resp.text  # the answer names the bad parameter
-    assert _generate(server.url, "Hello", temperature=0, max_new_tokens=4, ignore_eos=True)["meta_info"]["completion_tokens"] == 4
+    assert _generate(server.url, "Hello", temperature=0, max_new_tokens=4,
+                     ignore_eos=True)["meta_info"]["completion_tokens"] == 4
 
 
 def test_oversize_prompt_gets_4xx(server):
@@ -93,7 +95,8 @@ def test_oversize_prompt_gets_4xx(server):
                          json={"input_ids": [5] * 5000, "sampling_params": {"max_new_tokens": 4}})
     assert 400 <= resp.status_code < 500, resp.text
     assert "context length" in resp.text.lower() or "too long" in resp.text.lower()
-    assert _generate(server.url, "Hello", temperature=0, max_new_tokens=2, ignore_eos=True)["meta_info"]["completion_tokens"] == 2
+    assert _generate(server.url, "Hello", temperature=0, max_new_tokens=2,
+                     ignore_eos=True)["meta_info"]["completion_tokens"] == 2
 
 
 def test_out_of_vocabulary_input_ids_get_4xx_and_server_keeps_serving(server):
@@ -108,7 +111,8 @@ def test_out_of_vocabulary_input_ids_get_4xx_and_server_keeps_serving(server):
     ok = requests.post(f"{server.url}/generate", timeout=60,
                        json={"input_ids": [5, vocab - 1, 6], "sampling_params": {"max_new_tokens": 2}})
     assert ok.status_code == 200, ok.text
-    assert _generate(server.url, "Hello", temperature=0, max_new_tokens=2, ignore_eos=True)["meta_info"]["completion_tokens"] == 2
+    assert _generate(server.url, "Hello", temperature=0, max_new_tokens=2,
+                     ignore_eos=True)["meta_info"]["completion_tokens"] == 2
 
 
 def test_constrained_decoding_on_chip_with_default_grammar_backend(server):
@@ -137,4 +141,5 @@ def test_profiler_route_writes_a_trace_and_server_keeps_serving(server, tmp_path
         time.sleep(0.5)
     assert list(tmp_path.glob("*.trace.json*")), "no trace written"
     assert requests.get(f"{server.url}/health", timeout=10).status_code == 200
-    assert _generate(server.url, "Hello", temperature=0, max_new_tokens=2)["meta_info"]["completion_tokens"] >= 1
+    assert _generate(server.url, "Hello", temperature=0,
+                     max_new_tokens=2)["meta_info"]["completion_tokens"] >= 1

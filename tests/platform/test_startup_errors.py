@@ -10,7 +10,8 @@ from sglang_hyperaccel.launcher import free_port
 
 
 def _launch(demo_model, env: dict[str, str]) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "sglang.launch_server", "--device", "hyperaccel", "--model-path", str(demo_model),
+    cmd = [sys.executable, "-m", "sglang.launch_server", "--device", "hyperaccel",
+           "--model-path", str(demo_model),
            "--host", "127.0.0.1", "--port", str(free_port())]
     return subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
 
@@ -43,7 +44,8 @@ def test_bad_memory_setting(demo_model):
 
 def test_more_ranks_than_chips(demo_model):
     """--tp-size 4 with 2 emulated chips is refused before any rank starts."""
-    cmd = [sys.executable, "-m", "sglang.launch_server", "--device", "hyperaccel", "--model-path", str(demo_model),
+    cmd = [sys.executable, "-m", "sglang.launch_server", "--device", "hyperaccel",
+           "--model-path", str(demo_model),
            "--host", "127.0.0.1", "--port", str(free_port()), "--tp-size", "4"]
     done = subprocess.run(cmd, env={**os.environ, "SGLANG_HYPERACCEL_DEVICE_COUNT": "2"}, capture_output=True,
                           text=True, timeout=300)
