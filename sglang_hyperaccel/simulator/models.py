@@ -1,7 +1,11 @@
-"""Model shapes read from a Hugging Face `config.json`, and the bundled configs (shapes only).
+"""Model shapes as the time model needs them, and the bundled configs (shapes only, no weights).
 
-Only what the time model needs: matrix shapes, layer count, KV width, vocabulary, and bytes per
-parameter. Families: OPT, and the Llama-like decoders (Llama, Mistral, Qwen2, Qwen3).
+A `ModelSpec` holds counts, not a family: parameters per decoder layer by role (attention input
+projections, attention output, dense FFN, norms), the attention geometry the KV cache and the
+attention FLOPs follow from, an optional mixture-of-experts FFN (`MoESpec`) and the embedding and
+LM head. Two readers fill it: `ModelSpec.from_hf_config` (Hugging Face `config.json`, exact for the
+families in `hf_config.py`) and, in the server, the model SGLang built (`platform/model_shapes.py`,
+any architecture SGLang implements). Both must agree where both apply (tested).
 """
 
 from __future__ import annotations
@@ -14,31 +18,60 @@ from pathlib import Path
 from typing import Any, Mapping, Union
 
 from .errors import SimulatorError, UnknownNameError
+from .hf_config import read_fields
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-
-# torch_dtype names in config.json -> bytes per parameter. A config without one is taken as FP16,
-# the LPU's native precision.
-_DTYPE_BYTES = {
-    "float16": 2, "half": 2, "fp16": 2, "bfloat16": 2, "bf16": 2,
-    "float32": 4, "float": 4, "fp32": 4, "float64": 8, "double": 8,
-    "float8_e4m3fn": 1, "float8_e5m2": 1, "int8": 1,
-}
-DEFAULT_DTYPE_BYTES = 2
-
-_LLAMA_LIKE = ("llama", "mistral", "qwen2", "qwen3")
-SUPPORTED_FAMILIES = ("opt",) + _LLAMA_LIKE
+DEFAULT_DTYPE_BYTES = 2  # FP16, the LPU's native precision, when a config names no dtype
 
 ConfigSource = Union[str, Path, Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class MoESpec:
+    """The mixture-of-experts FFN of `layers` decoder layers (the model's other layers are dense).
+
+    Per MoE layer: `num_experts` routed experts of `expert_params` parameters each (all their
+    matrices; intermediate width `expert_intermediate`), of which each token activates `top_k`;
+    `shared_params` of shared experts every token passes through (width `shared_intermediate`);
+    `router_params` of the gate. A batch reads the weights of the distinct experts its tokens
+    activate (`active_experts`), and every token computes `top_k` experts.
+    """
+
+    layers: int
+    num_experts: int
+    top_k: int
+    expert_params: int
+    expert_intermediate: int
+    shared_params: int = 0
+    shared_intermediate: int = 0
+    router_params: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.top_k <= self.num_experts or self.layers < 1 or self.expert_params < 1:
+            raise SimulatorError(f"bad MoE shape: {self}")
+
+    def active_experts(self, tokens: int) -> float:
+        """Expected distinct experts that `tokens` tokens activate in one layer.
+
+        Routing is taken as uniform and independent per token (an assumption: real routers are
+        skewed, which activates fewer experts): E * (1 - (1 - k/E)^tokens).
+        """
+        e, k = self.num_experts, self.top_k
+        return e * (1.0 - (1.0 - k / e) ** tokens)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     """The shapes of a decoder-only transformer, enough to count its bytes and FLOPs.
 
-    `gated_ffn` means three FFN matrices (SwiGLU), else two; `linear_bias` adds a bias to every
-    linear layer (OPT), `qkv_bias` only to Q/K/V (Qwen2); `norm_bias` means LayerNorm (OPT)
-    rather than RMSNorm. `embed_proj_dim` is OPT's word_embed_proj_dim (0 when equal to hidden).
+    Counts per decoder layer (biases included): `qkv_params` (every projection into attention:
+    Q, K, V, or MLA's low-rank Q and latent KV), `out_params` (attention output), `ffn_params`
+    (a dense layer's FFN; MoE layers use `moe`), `norm_params`. Attention: `num_heads` query heads of
+    `head_dim` (the width scores are computed over) and `v_head_dim` (0: same), `num_kv_heads`;
+    `kv_latent_dim` > 0 means one latent vector of that width per token and layer is cached and
+    replicated on every tensor-parallel device (MLA), else each KV head caches K and V.
+    `window_layers` of the layers attend only the last `sliding_window` positions.
+    `learned_positions` adds a position-table row read per token (OPT, GPT-2).
     """
 
     name: str
@@ -51,10 +84,24 @@ class ModelSpec:
     intermediate_size: int
     vocab_size: int
     max_position: int
+    qkv_params: int
+    out_params: int
+    ffn_params: int
+    norm_params: int
+    embed_params: int
+    lm_head_params: int
+    final_norm_params: int
     dtype_bytes: int = DEFAULT_DTYPE_BYTES
-    gated_ffn: bool = True
-    tie_embeddings: bool = False
+    v_head_dim: int = 0
+    kv_latent_dim: int = 0
+    sliding_window: int = 0
+    window_layers: int = 0
+    position_params: int = 0
     learned_positions: bool = False
+    tie_embeddings: bool = False
+    moe: MoESpec | None = None
+    # Descriptive flags of the dense families' readers (the counts above already include them).
+    gated_ffn: bool = True
     linear_bias: bool = False
     qkv_bias: bool = False
     norm_bias: bool = False
@@ -62,7 +109,8 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         for name in ("hidden_size", "num_layers", "num_heads", "num_kv_heads", "head_dim",
-                     "intermediate_size", "vocab_size", "max_position", "dtype_bytes"):
+                     "vocab_size", "max_position", "dtype_bytes", "qkv_params", "out_params",
+                     "embed_params", "lm_head_params"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise SimulatorError(f"model {self.name}: {name} must be a positive int, got {value!r}")
@@ -70,76 +118,52 @@ class ModelSpec:
             raise SimulatorError(
                 f"model {self.name}: num_heads={self.num_heads} is not a multiple of "
                 f"num_kv_heads={self.num_kv_heads}")
+        if not 0 <= self.window_layers <= self.num_layers or (self.window_layers and self.sliding_window < 1):
+            raise SimulatorError(f"model {self.name}: bad sliding window ({self.window_layers} layers of "
+                                 f"{self.sliding_window} positions)")
+        if self.moe is not None and self.moe.layers > self.num_layers:
+            raise SimulatorError(f"model {self.name}: {self.moe.layers} MoE layers of {self.num_layers}")
 
-    # --- parameter counts (per layer, then whole model) ---------------------------------------
-    @cached_property
-    def q_dim(self) -> int:
-        return self.num_heads * self.head_dim
+    # --- derived counts --------------------------------------------------------------------
+    @property
+    def value_dim(self) -> int:
+        """Width of one head's values (MLA and some models differ from `head_dim`)."""
+        return self.v_head_dim or self.head_dim
 
-    @cached_property
-    def kv_dim(self) -> int:
-        return self.num_kv_heads * self.head_dim
-
-    @cached_property
-    def qkv_params(self) -> int:
-        width = self.q_dim + 2 * self.kv_dim
-        return self.hidden_size * width + (width if self.qkv_bias or self.linear_bias else 0)
-
-    @cached_property
-    def out_params(self) -> int:
-        return self.q_dim * self.hidden_size + (self.hidden_size if self.linear_bias else 0)
+    @property
+    def dense_layers(self) -> int:
+        """Decoder layers whose FFN is dense."""
+        return self.num_layers - (self.moe.layers if self.moe else 0)
 
     @cached_property
-    def ffn_params(self) -> int:
-        matrices = 3 if self.gated_ffn else 2
-        bias = self.intermediate_size + self.hidden_size if self.linear_bias else 0
-        return matrices * self.hidden_size * self.intermediate_size + bias
-
-    @cached_property
-    def norm_params(self) -> int:
-        """Both norms of one layer (LayerNorm has a bias, RMSNorm has not)."""
-        return 2 * self.hidden_size * (2 if self.norm_bias else 1)
-
-    @cached_property
-    def layer_params(self) -> int:
-        return self.qkv_params + self.out_params + self.ffn_params + self.norm_params
-
-    @cached_property
-    def embed_params(self) -> int:
-        """Token embedding (+ OPT's projections in and out when its width differs)."""
-        width = self.embed_proj_dim or self.hidden_size
-        proj = 2 * width * self.hidden_size if width != self.hidden_size else 0
-        return self.vocab_size * width + proj
-
-    @cached_property
-    def position_params(self) -> int:
-        # OPT's learned position table has 2 extra rows (its padding offset).
-        return (self.max_position + 2) * self.hidden_size if self.learned_positions else 0
-
-    @cached_property
-    def lm_head_params(self) -> int:
-        """The LM head matrix, read in full for every step whether tied to the embedding or not."""
-        return self.vocab_size * (self.embed_proj_dim or self.hidden_size)
-
-    @cached_property
-    def final_norm_params(self) -> int:
-        return self.hidden_size * (2 if self.norm_bias else 1)
+    def moe_layer_params(self) -> int:
+        """Parameters of one MoE layer's FFN: every expert, shared experts and the router."""
+        m = self.moe
+        return 0 if m is None else m.num_experts * m.expert_params + m.shared_params + m.router_params
 
     @cached_property
     def num_params(self) -> int:
-        """Parameters stored (a tied LM head counted once)."""
+        """Parameters stored (a tied LM head counted once, every expert counted)."""
+        layers = self.num_layers * (self.qkv_params + self.out_params + self.norm_params)
+        ffn = self.dense_layers * self.ffn_params + (self.moe.layers * self.moe_layer_params if self.moe else 0)
         head = 0 if self.tie_embeddings else self.lm_head_params
-        return (self.num_layers * self.layer_params + self.embed_params + self.position_params
-                + self.final_norm_params + head)
+        return layers + ffn + self.embed_params + self.position_params + self.final_norm_params + head
 
     @cached_property
     def weight_bytes(self) -> int:
         return self.num_params * self.dtype_bytes
 
     @cached_property
+    def kv_elems_per_layer(self) -> int:
+        """Cached elements per token in one layer (K and V of every KV head, or MLA's latent)."""
+        if self.kv_latent_dim:
+            return self.kv_latent_dim
+        return self.num_kv_heads * (self.head_dim + self.value_dim)
+
+    @cached_property
     def kv_bytes_per_token(self) -> int:
-        """K and V of one token over all layers."""
-        return 2 * self.kv_dim * self.num_layers * self.dtype_bytes
+        """KV cache of one token over all layers (the whole model, before any TP split)."""
+        return self.kv_elems_per_layer * self.num_layers * self.dtype_bytes
 
     def with_dtype_bytes(self, dtype_bytes: int) -> ModelSpec:
         """The same shapes stored at another precision."""
@@ -152,28 +176,29 @@ class ModelSpec:
         """Read a Hugging Face config: a model directory, a config.json path, or its dict.
 
         `dtype_bytes` overrides the precision read from `torch_dtype` (or `dtype`). Raises
-        SimulatorError for a missing file, an unsupported `model_type` or missing fields.
+        SimulatorError for a missing file, a `model_type` the reader does not know (the server reads
+        those from the model SGLang builds instead) or missing fields.
         """
-        config, default_name = _read_config(source)
-        family = str(config.get("model_type", "")).lower()
-        try:
-            if family == "opt":
-                fields = _opt_fields(config)
-            elif family in _LLAMA_LIKE:
-                fields = _llama_fields(config, family)
-            else:
-                raise SimulatorError(
-                    f"unsupported model_type {family or '(none)'!r} in {default_name}; supported: "
-                    f"{', '.join(SUPPORTED_FAMILIES)}")
-        except KeyError as exc:
-            raise SimulatorError(f"config of {default_name} lacks {exc.args[0]!r}") from None
+        config, default_name = read_config(source)
+        fields = read_fields(config, default_name)
+        if fields.get("moe") is not None:
+            fields["moe"] = MoESpec(**fields["moe"])
         if dtype_bytes is None:
-            dtype_bytes = _dtype_bytes(config)
+            dtype_bytes = dtype_bytes_of(config)
         label = name or str(config.get("_name_or_path") or default_name).rstrip("/").split("/")[-1]
-        return cls(name=label, family=family, dtype_bytes=int(dtype_bytes), **fields)
+        return cls(name=label, dtype_bytes=int(dtype_bytes), **fields)
 
 
-def _read_config(source: ConfigSource) -> tuple[dict[str, Any], str]:
+# torch_dtype names in config.json -> bytes per parameter.
+_DTYPE_BYTES = {
+    "float16": 2, "half": 2, "fp16": 2, "bfloat16": 2, "bf16": 2,
+    "float32": 4, "float": 4, "fp32": 4, "float64": 8, "double": 8,
+    "float8_e4m3fn": 1, "float8_e5m2": 1, "int8": 1,
+}
+
+
+def read_config(source: ConfigSource) -> tuple[dict[str, Any], str]:
+    """A config dict and a default model name from a directory, a config.json path or a dict."""
     if isinstance(source, Mapping):
         return dict(source), "config"
     path = Path(source)
@@ -191,7 +216,8 @@ def _read_config(source: ConfigSource) -> tuple[dict[str, Any], str]:
     return config, default
 
 
-def _dtype_bytes(config: Mapping[str, Any]) -> int:
+def dtype_bytes_of(config: Mapping[str, Any]) -> int:
+    """Bytes per parameter named by a config's `torch_dtype` (or `dtype`); FP16 when absent."""
     text = config.get("torch_dtype") or config.get("dtype")
     if text is None:
         return DEFAULT_DTYPE_BYTES
@@ -199,37 +225,6 @@ def _dtype_bytes(config: Mapping[str, Any]) -> int:
     if key not in _DTYPE_BYTES:
         raise SimulatorError(f"unknown torch_dtype {text!r}; known: {', '.join(_DTYPE_BYTES)}")
     return _DTYPE_BYTES[key]
-
-
-def _opt_fields(config: Mapping[str, Any]) -> dict[str, Any]:
-    hidden = int(config["hidden_size"])
-    heads = int(config["num_attention_heads"])
-    proj = int(config.get("word_embed_proj_dim") or hidden)
-    return dict(
-        hidden_size=hidden, num_layers=int(config["num_hidden_layers"]), num_heads=heads,
-        num_kv_heads=heads, head_dim=hidden // heads, intermediate_size=int(config["ffn_dim"]),
-        vocab_size=int(config["vocab_size"]),
-        max_position=int(config.get("max_position_embeddings", 2048)),
-        gated_ffn=False, tie_embeddings=bool(config.get("tie_word_embeddings", True)),
-        learned_positions=True, linear_bias=bool(config.get("enable_bias", True)),
-        norm_bias=True, embed_proj_dim=proj if proj != hidden else 0,
-    )
-
-
-def _llama_fields(config: Mapping[str, Any], family: str) -> dict[str, Any]:
-    hidden = int(config["hidden_size"])
-    heads = int(config["num_attention_heads"])
-    kv_heads = int(config.get("num_key_value_heads") or heads)
-    return dict(
-        hidden_size=hidden, num_layers=int(config["num_hidden_layers"]), num_heads=heads,
-        num_kv_heads=kv_heads, head_dim=int(config.get("head_dim") or hidden // heads),
-        intermediate_size=int(config["intermediate_size"]), vocab_size=int(config["vocab_size"]),
-        max_position=int(config.get("max_position_embeddings", 4096)),
-        gated_ffn=True, tie_embeddings=bool(config.get("tie_word_embeddings", False)),
-        linear_bias=bool(config.get("mlp_bias", False)),
-        qkv_bias=family == "qwen2" or bool(config.get("attention_bias", False)),
-        norm_bias=False,
-    )
 
 
 def list_models() -> list[str]:

@@ -91,18 +91,38 @@ class Simulator:
         self._inv_vec = 1.0 / chip.vector_flops
         c = chip.op_overhead_s
         heads = math.ceil(m.num_heads / n)  # a device holds whole heads
-        kv_heads = math.ceil(m.num_kv_heads / n)  # fewer KV heads than devices: replicated
+        if m.kv_latent_dim:  # MLA: the latent is not split by heads, every device caches it all
+            kv_elems = m.kv_latent_dim
+        else:  # fewer KV heads than devices: replicated
+            kv_elems = math.ceil(m.num_kv_heads / n) * (m.head_dim + m.value_dim)
+        W = m.window_layers
         # Whole-step constants, all layers summed.
         self._qkv_bytes = L * m.qkv_params * d / n
         self._qkv_flops = L * 2 * m.qkv_params / n  # per token
         self._out_bytes = L * m.out_params * d / n
         self._out_flops = L * 2 * m.out_params / n
-        self._ffn_bytes = L * m.ffn_params * d / n
-        self._ffn_flops = L * 2 * m.ffn_params / n
-        self._ffn_vec = L * _ACT_FLOPS * m.intermediate_size / n
-        self._kv_bytes = L * 2 * kv_heads * m.head_dim * d  # per cached or written token
-        self._attn_flops = L * 4 * heads * m.head_dim  # per (query, key) pair: QK and PV
-        self._attn_vec = L * _SOFTMAX_FLOPS * heads
+        dense, moe = m.dense_layers, m.moe
+        self._ffn_bytes = dense * m.ffn_params * d / n
+        self._ffn_flops = dense * 2 * m.ffn_params / n
+        self._ffn_vec = dense * _ACT_FLOPS * m.intermediate_size / n
+        self._moe = moe
+        if moe is not None:
+            # Shared experts and the router are read every step; routed experts as activated.
+            self._ffn_bytes += moe.layers * (moe.shared_params + moe.router_params) * d / n
+            self._expert_bytes = moe.layers * moe.expert_params * d / n  # per distinct active expert
+            self._ffn_flops += moe.layers * 2 * (moe.shared_params + moe.router_params
+                                                 + moe.top_k * moe.expert_params) / n
+            self._ffn_vec += moe.layers * _ACT_FLOPS * (moe.top_k * moe.expert_intermediate
+                                                        + moe.shared_intermediate) / n
+        # Per cached or written token, for layers over the whole context and sliding-window layers.
+        self._kv_bytes = (L - W) * kv_elems * d
+        self._kv_bytes_w = W * kv_elems * d
+        self._window = m.sliding_window if W else 0
+        pair_flops = 2 * heads * (m.head_dim + m.value_dim)  # per (query, key) pair: QK and PV
+        self._attn_flops = (L - W) * pair_flops
+        self._attn_flops_w = W * pair_flops
+        self._attn_vec = (L - W) * _SOFTMAX_FLOPS * heads
+        self._attn_vec_w = W * _SOFTMAX_FLOPS * heads
         self._norm_bytes = L * m.norm_params * d  # replicated on every device
         self._norm_vec = L * 2 * _NORM_FLOPS * m.hidden_size
         self._embed_bytes = m.hidden_size * d * (2 if m.learned_positions else 1)  # per token
@@ -132,7 +152,11 @@ class Simulator:
         p = sum(kv_lens)
         if min(kv_lens) < 0:
             raise SimulatorError("kv lengths must be >= 0")
-        return self._step(b, b, p, p + b)
+        w = self._window
+        if not w:
+            return self._step(b, b, p, p + b, p, p + b)
+        return self._step(b, b, p, p + b, sum(min(k, w - 1) for k in kv_lens),
+                          sum(min(k + 1, w) for k in kv_lens))
 
     def extend(self, new_tokens: Sequence[int], cached_prefix: Sequence[int]) -> StepTime:
         """Prefill `new_tokens[i]` tokens after `cached_prefix[i]` cached ones, per request.
@@ -155,7 +179,11 @@ class Simulator:
             raise SimulatorError(
                 f"bad uniform batch: {batch} x ({new_tokens} new after {cached_tokens} cached)")
         pairs = new_tokens * cached_tokens + new_tokens * (new_tokens + 1) // 2
-        return self._step(batch * new_tokens, batch, batch * cached_tokens, batch * pairs)
+        w = self._window
+        cached_w, pairs_w = (min(cached_tokens, w - 1), _window_pairs(new_tokens, cached_tokens, w)) if w else (
+            cached_tokens, pairs)
+        return self._step(batch * new_tokens, batch, batch * cached_tokens, batch * pairs,
+                          batch * cached_w, batch * pairs_w)
 
     @property
     def kv_bytes_per_token(self) -> float:
@@ -166,7 +194,8 @@ class Simulator:
     def _mixed(self, rows, count: int) -> StepTime:
         if count == 0:
             raise SimulatorError("a step needs at least one request")
-        tokens = cached = pairs = 0
+        tokens = cached = pairs = cached_w = pairs_w = 0
+        w = self._window
         for new, old in rows:
             if new < 1 or old < 0:
                 raise SimulatorError(f"bad request: {new} new tokens after {old} cached (need >= 1, >= 0)")
@@ -174,10 +203,17 @@ class Simulator:
             cached += old
             # Causal attention: token j of the new ones sees the cache and new tokens 0..j.
             pairs += new * old + new * (new + 1) // 2
-        return self._step(tokens, count, cached, pairs)
+            if w:
+                cached_w += min(old, w - 1)
+                pairs_w += _window_pairs(new, old, w)
+        if not w:
+            cached_w, pairs_w = cached, pairs
+        return self._step(tokens, count, cached, pairs, cached_w, pairs_w)
 
-    def _step(self, t: int, r: int, cached: int, pairs: int) -> StepTime:
+    def _step(self, t: int, r: int, cached: int, pairs: int, cached_w: int, pairs_w: int) -> StepTime:
         """t new tokens, r sampled tokens, `cached` KV tokens read, `pairs` attention scores.
+
+        `cached_w` and `pairs_w` are the same for sliding-window layers (only the window's keys).
 
         Unrolled on purpose: this runs once per simulated forward batch (see module docstring).
         """
@@ -205,9 +241,9 @@ class Simulator:
         comp_s = tc
 
         # Attention reads every cached token's K and V and writes the new tokens' own.
-        b_att = self._kv_bytes * (cached + t)
-        f_att = self._attn_flops * pairs
-        v_att = self._attn_vec * pairs
+        b_att = self._kv_bytes * (cached + t) + self._kv_bytes_w * (cached_w + t)
+        f_att = self._attn_flops * pairs + self._attn_flops_w * pairs_w
+        v_att = self._attn_vec * pairs + self._attn_vec_w * pairs_w
         tm, tc = b_att * inv_bw, f_att * inv_fl
         att = _new(OpTime, (ATTENTION, (tm if tm > tc else tc) + v_att * inv_vec + self._c_attn,
                             b_att, f_att + v_att, MEMORY if tm >= tc else COMPUTE))
@@ -223,6 +259,8 @@ class Simulator:
         comp_s += tc
 
         b_ffn = self._ffn_bytes
+        if self._moe is not None:  # the weights of the experts this batch's tokens activate
+            b_ffn += self._expert_bytes * self._moe.active_experts(t)
         f_ffn = self._ffn_flops * t
         v_ffn = self._ffn_vec * t
         tm, tc = b_ffn * inv_bw, f_ffn * inv_fl
@@ -260,3 +298,17 @@ class Simulator:
                _new(OpTime, (SYNC, sync, 0.0, 0.0, FIXED)))
         return _new(StepTime, (total, floor, total_b, total_f, bound, sync, ops, t, r,
                                self._layers, self._n))
+
+
+def _window_pairs(new: int, cached: int, window: int) -> int:
+    """Attention scores of `new` tokens after `cached` ones when each sees its last `window` positions.
+
+    New token j (position cached + j) scores min(cached + j + 1, window) keys.
+    """
+    last = cached + new
+    if last <= window:
+        return new * cached + new * (new + 1) // 2
+    if cached >= window:
+        return new * window
+    below = window - cached  # tokens that still see their whole past
+    return (window * (window + 1) - cached * (cached + 1)) // 2 + (new - below) * window

@@ -99,7 +99,9 @@ def test_unknown_model_lists_the_bundled_ones():
 
 def test_unsupported_family_and_broken_config(tmp_path):
     """An unsupported model_type or a config without shapes raises SimulatorError."""
-    with pytest.raises(SimulatorError, match="unsupported model_type"):
+    with pytest.raises(SimulatorError, match="no config reader for model_type 'mamba'"):
+        ModelSpec.from_hf_config({"model_type": "mamba", "hidden_size": 8})
+    with pytest.raises(SimulatorError, match="lacks 'n_head'"):
         ModelSpec.from_hf_config({"model_type": "gpt2", "n_embd": 768})
     with pytest.raises(SimulatorError, match="lacks"):
         ModelSpec.from_hf_config({"model_type": "llama", "hidden_size": 64})
