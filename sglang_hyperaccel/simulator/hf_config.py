@@ -3,7 +3,8 @@
 Each reader counts what the family's modules hold (biases, norms, tied heads, experts, MLA's
 low-rank projections), so a reader is exact only for its family; a `model_type` without a reader
 is an error here. Readers return plain fields (imports nothing of the simulator but its errors);
-`ModelSpec.from_hf_config` builds the records. The server does not depend on these: it reads the model SGLang built
+`ModelSpec.from_hf_config` builds the records. The server does not depend on these: it reads the
+model SGLang built
 (`platform/model_shapes.py`), and tests check both give the same spec where both apply.
 """
 
@@ -42,7 +43,8 @@ def _dense(config: Config, *, hidden: int, heads: int, kv_heads: int, head_dim: 
         max_position=int(_get(config, "max_position_embeddings", "n_positions", "seq_length", default=4096)),
         qkv_params=hidden * width + (width if qkv_bias else 0),
         out_params=heads * v_dim * hidden + (hidden if out_bias else 0),
-        ffn_params=(3 if gated else 2) * hidden * inter + ((inter * (2 if gated else 1) + hidden) if ffn_bias else 0),
+        ffn_params=(3 if gated else 2) * hidden * inter
+        + ((inter * (2 if gated else 1) + hidden) if ffn_bias else 0),
         norm_params=norms_per_layer * norm + extra_norm_params,
         embed_params=vocab * hidden,
         lm_head_params=vocab * hidden + (vocab if lm_head_bias else 0),
@@ -113,7 +115,8 @@ def _gptj(config: Config) -> dict[str, Any]:
 def _moe(config: Config, family: str, fields: dict[str, Any]) -> dict[str, Any]:
     hidden, layers = fields["hidden_size"], fields["num_layers"]
     if family == "mixtral":
-        experts, inter, shared, moe_layers = int(config["num_local_experts"]), fields["intermediate_size"], 0, layers
+        experts, inter = int(config["num_local_experts"]), fields["intermediate_size"]
+        shared, moe_layers = 0, layers
     else:  # qwen2_moe, qwen3_moe
         experts, inter = int(config["num_experts"]), int(config["moe_intermediate_size"])
         shared = int(config.get("shared_expert_intermediate_size") or 0) if family == "qwen2_moe" else 0

@@ -145,7 +145,9 @@ class ModelSpec:
     def num_params(self) -> int:
         """Parameters stored (a tied LM head counted once, every expert counted)."""
         layers = self.num_layers * (self.qkv_params + self.out_params + self.norm_params)
-        ffn = self.dense_layers * self.ffn_params + (self.moe.layers * self.moe_layer_params if self.moe else 0)
+        ffn = self.dense_layers * self.ffn_params
+        if self.moe is not None:
+            ffn += self.moe.layers * self.moe_layer_params
         head = 0 if self.tie_embeddings else self.lm_head_params
         return layers + ffn + self.embed_params + self.position_params + self.final_norm_params + head
 

@@ -180,8 +180,10 @@ class Simulator:
                 f"bad uniform batch: {batch} x ({new_tokens} new after {cached_tokens} cached)")
         pairs = new_tokens * cached_tokens + new_tokens * (new_tokens + 1) // 2
         w = self._window
-        cached_w, pairs_w = (min(cached_tokens, w - 1), _window_pairs(new_tokens, cached_tokens, w)) if w else (
-            cached_tokens, pairs)
+        if w:
+            cached_w, pairs_w = min(cached_tokens, w - 1), _window_pairs(new_tokens, cached_tokens, w)
+        else:
+            cached_w, pairs_w = cached_tokens, pairs
         return self._step(batch * new_tokens, batch, batch * cached_tokens, batch * pairs,
                           batch * cached_w, batch * pairs_w)
 
