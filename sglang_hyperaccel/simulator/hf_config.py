@@ -4,8 +4,8 @@ Each reader counts what the family's modules hold (biases, norms, tied heads, ex
 low-rank projections), so a reader is exact only for its family; a `model_type` without a reader
 is an error here. Readers return plain fields (imports nothing of the simulator but its errors);
 `ModelSpec.from_hf_config` builds the records. The server does not depend on these: it reads the
-model SGLang built
-(`platform/model_shapes.py`), and tests check both give the same spec where both apply.
+model SGLang built (`platform/model_shapes.py`), and tests check both give the same spec where
+both apply.
 """
 
 from __future__ import annotations
