@@ -53,20 +53,50 @@ def _dense(config: Config, *, hidden: int, heads: int, kv_heads: int, head_dim: 
     )
 
 
+# Per family: norms per layer, whether they carry a bias, whether the LM head is tied by default.
+_NORMS = {"gemma2": (4, False, True), "stablelm": (2, True, False), "olmo": (2, None, False),
+          "cohere": (1, False, True), "gemma": (2, False, True)}
+
+
 def _llama_like(config: Config, family: str) -> dict[str, Any]:
+    """Llama and its relatives: Q/K/V/O and a gated FFN; norms, biases and ties by family."""
     hidden = int(config["hidden_size"])
     heads = int(config["num_attention_heads"])
+    kv_heads = int(config.get("num_key_value_heads") or heads)
     head_dim = int(config.get("head_dim") or hidden // heads)
     layers = int(config["num_hidden_layers"])
+    norms, norm_bias, tie = _NORMS.get(family, (2, False, False))
     bias = bool(config.get("attention_bias", False))
-    qk_norm = 2 * head_dim if family in ("qwen3", "qwen3_moe") else 0  # per-head RMSNorm of Q and K
+    qkv_bias = family in ("qwen2", "qwen2_moe") or bias or bool(config.get("use_qkv_bias", False))
+    extra = 0
+    if family in ("qwen3", "qwen3_moe"):
+        extra = 2 * head_dim  # per-head RMSNorm of Q and K
+    elif family == "cohere" and config.get("use_qk_norm"):
+        extra = (heads + kv_heads) * head_dim  # per-head LayerNorm weights of Q and K
     fields = _dense(
-        config, hidden=hidden, heads=heads, kv_heads=int(config.get("num_key_value_heads") or heads),
-        head_dim=head_dim, inter=int(config.get("intermediate_size") or 4 * hidden), layers=layers,
-        gated=True, qkv_bias=family in ("qwen2", "qwen2_moe") or bias, out_bias=bias,
-        ffn_bias=bool(config.get("mlp_bias", False)), norms_per_layer=2, norm_bias=False,
-        tie=bool(config.get("tie_word_embeddings", family == "gemma")), extra_norm_params=qk_norm)
+        config, hidden=hidden, heads=heads, kv_heads=kv_heads, head_dim=head_dim,
+        inter=int(config.get("intermediate_size") or 4 * hidden), layers=layers, gated=True,
+        qkv_bias=qkv_bias, out_bias=bias, ffn_bias=bool(config.get("mlp_bias", False)),
+        norms_per_layer=norms, norm_bias=bool(norm_bias), tie=bool(config.get("tie_word_embeddings", tie)),
+        extra_norm_params=extra)
+    if norm_bias is None:  # OLMo's LayerNorm has no parameters at all
+        fields.update(norm_params=0, final_norm_params=0)
+    if family == "gemma2":
+        window = int(config.get("sliding_window") or 4096)
+        types = config.get("layer_types") or ["sliding_attention" if i % 2 == 0 else "full_attention"
+                                              for i in range(layers)]
+        fields.update(sliding_window=window, window_layers=sum(t == "sliding_attention" for t in types))
     return fields
+
+
+def _starcoder2(config: Config) -> dict[str, Any]:
+    hidden, heads = int(config["hidden_size"]), int(config["num_attention_heads"])
+    bias = bool(config.get("use_bias", True))
+    kv_heads = int(config.get("num_key_value_heads") or heads)
+    return _dense(config, hidden=hidden, heads=heads, kv_heads=kv_heads, head_dim=hidden // heads, inter=int(config["intermediate_size"]),
+                  layers=int(config["num_hidden_layers"]), gated=False, qkv_bias=bias, out_bias=bias,
+                  ffn_bias=bias, norms_per_layer=2, norm_bias=True,
+                  tie=bool(config.get("tie_word_embeddings", True)))
 
 
 def _opt(config: Config) -> dict[str, Any]:
@@ -169,13 +199,14 @@ def _deepseek_v2(config: Config) -> dict[str, Any]:
     )
 
 
-_LLAMA_LIKE = ("llama", "mistral", "qwen2", "qwen3", "gemma")
+_LLAMA_LIKE = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3", "stablelm", "olmo", "cohere")
 _READERS: dict[str, Callable[[Config], dict[str, Any]]] = {
     **{family: (lambda c, f=family: _llama_like(c, f)) for family in _LLAMA_LIKE},
     "opt": _opt,
     "gpt2": lambda c: _gpt2_like(c, "gpt2"),
     "gpt_bigcode": lambda c: _gpt2_like(c, "gpt_bigcode"),
     "gptj": _gptj,
+    "starcoder2": _starcoder2,
     **{family: (lambda c, f=family: _moe(c, f, _llama_like(c, f)))
        for family in ("mixtral", "qwen2_moe", "qwen3_moe")},
     "deepseek_v2": _deepseek_v2,
