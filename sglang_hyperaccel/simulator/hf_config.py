@@ -93,7 +93,8 @@ def _starcoder2(config: Config) -> dict[str, Any]:
     hidden, heads = int(config["hidden_size"]), int(config["num_attention_heads"])
     bias = bool(config.get("use_bias", True))
     kv_heads = int(config.get("num_key_value_heads") or heads)
-    return _dense(config, hidden=hidden, heads=heads, kv_heads=kv_heads, head_dim=hidden // heads, inter=int(config["intermediate_size"]),
+    return _dense(config, hidden=hidden, heads=heads, kv_heads=kv_heads, head_dim=hidden // heads,
+                  inter=int(config["intermediate_size"]),
                   layers=int(config["num_hidden_layers"]), gated=False, qkv_bias=bias, out_bias=bias,
                   ffn_bias=bias, norms_per_layer=2, norm_bias=True,
                   tie=bool(config.get("tie_word_embeddings", True)))
