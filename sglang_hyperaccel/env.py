@@ -87,3 +87,13 @@ def trace_path() -> Path | None:
     """Where to write the serving run's chip timeline, or None for no trace."""
     text = os.environ.get(TRACE, "").strip()
     return Path(text) if text else None
+
+
+# Set by the platform at start-up, not by users: the served model's shapes (a JSON `ModelSpec`),
+# worked out once in the launching process and inherited by the scheduler processes it spawns.
+MODEL_SPEC = "SGLANG_HYPERACCEL_MODEL_SPEC"
+
+
+def model_spec_json() -> str | None:
+    """The JSON model spec the launching process exported, or None."""
+    return os.environ.get(MODEL_SPEC) or None

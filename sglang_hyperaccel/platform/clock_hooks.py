@@ -14,26 +14,42 @@ from typing import Any
 from sglang_hyperaccel import env
 from sglang_hyperaccel.chip import emulated_chip
 from sglang_hyperaccel.names import META_KEY, WIRE_KEY
+from sglang_hyperaccel.platform import model_spec
 from sglang_hyperaccel.platform.clock import BatchShape, ChipClock, current_clock, set_current_clock
 from sglang_hyperaccel.platform.metrics import MetricsRecorder
+from sglang_hyperaccel.platform.model_shapes import spec_from_module
 from sglang_hyperaccel.platform.streamer import streamer_with_chip_time
 from sglang_hyperaccel.platform.timeline import TraceRecorder
-from sglang_hyperaccel.simulator import ModelSpec, Simulator
+from sglang_hyperaccel.simulator import ModelSpec, Simulator, SimulatorError
 
 logger = logging.getLogger(__name__)
 
 
-def model_spec_of(model_config: Any) -> ModelSpec:
-    """The shapes the chip times, from SGLang's loaded `ModelConfig` (its HF config and dtype).
+def served_spec(runner: Any, tp_size: int) -> ModelSpec:
+    """The shapes the chip times: read off the loaded model at TP 1, else the start-up spec.
 
-    Raises `simulator.SimulatorError` naming the model when its shapes cannot be read.
+    At TP 1 the loaded model is the whole model (`model_shapes.spec_from_module`); a rank of a
+    larger group holds a slice, so it times the spec the launching process worked out for it
+    (the same reader; tests check the two agree). Precision is the loaded model's.
     """
     import torch
 
-    name = str(model_config.model_path).rstrip("/").split("/")[-1]
-    spec = ModelSpec.from_hf_config(model_config.hf_config.to_dict(), name=name)
-    dtype = getattr(model_config, "dtype", torch.float32)
-    return spec.with_dtype_bytes(torch.empty((), dtype=dtype).element_size())
+    config = runner.model_config
+    path = str(config.model_path)
+    name = path.rstrip("/").split("/")[-1]
+    dtype_bytes = torch.empty((), dtype=getattr(config, "dtype", torch.float32)).element_size()
+    spec = model_spec.exported(path)
+    if tp_size == 1:
+        try:
+            spec = spec_from_module(runner.model, config.hf_config.to_dict(), name=name,
+                                    dtype_bytes=dtype_bytes)
+        except SimulatorError as exc:
+            if spec is None:
+                raise
+            logger.warning("hyperaccel: timing the start-up model spec (%s)", exc)
+    if spec is None:  # started without the platform's start-up (no exported spec)
+        spec = ModelSpec.from_hf_config(config.hf_config.to_dict(), name=name)
+    return spec.with_dtype_bytes(dtype_bytes)
 
 
 def build_clock(runner: Any) -> ChipClock:
@@ -41,9 +57,9 @@ def build_clock(runner: Any) -> ChipClock:
     from sglang.srt.runtime_context import get_parallel
 
     chip = emulated_chip()
-    spec = model_spec_of(runner.model_config)
     parallel = get_parallel()
     devices, rank = int(parallel.tp_size), int(parallel.tp_rank)
+    spec = served_spec(runner, devices)
     clock = ChipClock(Simulator(chip, spec, devices=devices))
     path = env.trace_path()
     if path is not None:

@@ -14,6 +14,7 @@ from typing import Any
 import psutil
 
 from sglang_hyperaccel.names import ATTENTION_BACKEND, RADIX_CACHE_BACKEND
+from sglang_hyperaccel.simulator import ModelSpec, SimulatorError
 
 logger = logging.getLogger(__name__)
 
@@ -30,23 +31,38 @@ def _fail(message: str) -> None:
     raise SystemExit(2)
 
 
-def _model_spec(server_args: Any):
-    from sglang_hyperaccel.simulator import ModelSpec
+# Bytes per parameter of SGLang's `--dtype` values that fix it ("auto" keeps the config's).
+_DTYPE_BYTES = {"float32": 4, "float": 4, "float16": 2, "half": 2, "bfloat16": 2}
 
-    try:
-        return ModelSpec.from_hf_config(server_args.model_path)
-    except (OSError, KeyError, ValueError) as exc:
-        logger.warning("hyperaccel: cannot read the model's shapes for chip checks (%s)", exc)
-        return None
+
+def model_spec(server_args: Any) -> ModelSpec:
+    """The served model's shapes at the precision it is loaded in; ends start-up if unreadable.
+
+    Resolved once per process (`model_spec.resolve`) and exported to the scheduler processes.
+    """
+    from sglang_hyperaccel.platform import model_spec as shapes
+
+    path = str(server_args.model_path)
+    spec = shapes.exported(path)
+    if spec is None:
+        try:
+            spec = shapes.resolve(path)
+        except SimulatorError as exc:
+            _fail(f"cannot read the shapes of model {server_args.model_path} for the chip: {exc}")
+        dtype = _DTYPE_BYTES.get(str(getattr(server_args, "dtype", "auto")))
+        if dtype is not None:
+            spec = spec.with_dtype_bytes(dtype)
+        shapes.export(path, spec)
+        logger.info("hyperaccel: model %s (%s), %.2f GiB of weights", spec.name, spec.family,
+                    spec.weight_bytes / 2**30)
+    return spec
 
 
 def check_model_fits(server_args: Any) -> None:
     """Refuse a model whose weights exceed the chip memory of its tensor-parallel group."""
     from sglang_hyperaccel.chip import emulated_chip
 
-    spec = _model_spec(server_args)
-    if spec is None:
-        return
+    spec = model_spec(server_args)
     chip = emulated_chip()
     per_device = chip.memory_bytes
     devices = max(1, int(server_args.tp_size or 1))
@@ -60,9 +76,9 @@ def check_model_fits(server_args: Any) -> None:
 
 
 def host_kv_token_cap(server_args: Any) -> int | None:
-    """Most KV tokens one server may hold in host RAM, or None when the shapes are unknown."""
-    spec = _model_spec(server_args)
-    if spec is None or spec.kv_bytes_per_token <= 0:
+    """Most KV tokens one server may hold in host RAM, or None when a token takes no KV."""
+    spec = model_spec(server_args)
+    if spec.kv_bytes_per_token <= 0:
         return None
     # Ranks split each token's KV heads, so the whole server's KV is tokens x kv_bytes_per_token:
     # one budget for the server, whatever its tensor-parallel degree.

@@ -63,6 +63,8 @@ def _llama_like(config: Config, family: str) -> dict[str, Any]:
     hidden = int(config["hidden_size"])
     heads = int(config["num_attention_heads"])
     kv_heads = int(config.get("num_key_value_heads") or heads)
+    if family == "olmo":
+        kv_heads = heads  # SGLang's OLMo is multi-head whatever the config says (as OLMo-1B/7B are)
     head_dim = int(config.get("head_dim") or hidden // heads)
     layers = int(config["num_hidden_layers"])
     norms, norm_bias, tie = _NORMS.get(family, (2, False, False))

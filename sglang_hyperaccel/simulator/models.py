@@ -167,6 +167,18 @@ class ModelSpec:
         """KV cache of one token over all layers (the whole model, before any TP split)."""
         return self.kv_elems_per_layer * self.num_layers * self.dtype_bytes
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field (`from_dict` reads it back)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
+        """The spec `to_dict` wrote."""
+        fields = dict(data)
+        if fields.get("moe") is not None:
+            fields["moe"] = MoESpec(**fields["moe"])
+        return cls(**fields)
+
     def with_dtype_bytes(self, dtype_bytes: int) -> ModelSpec:
         """The same shapes stored at another precision."""
         return dataclasses.replace(self, dtype_bytes=int(dtype_bytes))
