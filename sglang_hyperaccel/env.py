@@ -97,3 +97,13 @@ MODEL_SPEC = "SGLANG_HYPERACCEL_MODEL_SPEC"
 def model_spec_json() -> str | None:
     """The JSON model spec the launching process exported, or None."""
     return os.environ.get(MODEL_SPEC) or None
+
+
+# Set by the platform in the child process that builds a model on the meta device to read its
+# shapes (`platform/meta_model.py`): start-up checks that need those shapes are skipped there.
+SHAPE_PROBE = "SGLANG_HYPERACCEL_SHAPE_PROBE"
+
+
+def is_shape_probe() -> bool:
+    """True in the child process that reads a model's shapes."""
+    return os.environ.get(SHAPE_PROBE, "") == "1"

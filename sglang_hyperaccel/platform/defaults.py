@@ -99,8 +99,11 @@ def check_device_count(server_args: Any) -> None:
 
 def apply_defaults(server_args: Any) -> None:
     """Write the chip's defaults into SGLang's recorder `server_args`."""
+    from sglang_hyperaccel import env
+
     check_device_count(server_args)
-    check_model_fits(server_args)
+    if not env.is_shape_probe():  # the probe is how the shapes are found: it cannot check them
+        check_model_fits(server_args)
     if server_args.attention_backend is None:
         server_args.attention_backend = ATTENTION_BACKEND
     if server_args.sampling_backend is None:
@@ -120,7 +123,7 @@ def apply_defaults(server_args: Any) -> None:
         # graphs, which goes negative on a small chip (SGLANG_HYPERACCEL_MEMORY=16Mi). Activations
         # here are a few MB; a fixed share leaves them ample room on any chip size.
         server_args.mem_fraction_static = MEM_FRACTION_STATIC
-    if server_args.max_total_tokens is None:
+    if server_args.max_total_tokens is None and not env.is_shape_probe():
         cap = host_kv_token_cap(server_args)
         if cap is not None:
             server_args.max_total_tokens = cap

@@ -4,7 +4,7 @@ What SGLang's model loader does (`_initialize_model` for the architecture `Model
 with the process context its constructors read: the server arguments published for the scheduler
 role and a one-rank gloo world for its parallel groups. Every architecture SGLang implements builds
 this way (a 70B Llama in a fraction of a second, a few MB). The platform is fixed when a process
-first imports SGLang, so this runs in a process of its own with `SGLANG_PLATFORM=hyperaccel`:
+first imports SGLang, so this runs in a process of its own (`main` selects the platform):
 
     python -m sglang_hyperaccel.platform.meta_model MODEL_DIR [MODEL_DIR ...]
 
@@ -79,6 +79,14 @@ def spec_of(model_path: str) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the spec of each model directory as a JSON line; exit 2 on the first that fails."""
+    import os
+
+    from sglang_hyperaccel import env
+    from sglang_hyperaccel.names import DEVICE_TYPE
+
+    # Before SGLang is imported: our platform, and no start-up check that needs these very shapes.
+    os.environ.setdefault("SGLANG_PLATFORM", DEVICE_TYPE)
+    os.environ[env.SHAPE_PROBE] = "1"
     paths = sys.argv[1:] if argv is None else argv
     for path in paths:
         try:

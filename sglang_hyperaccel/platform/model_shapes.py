@@ -33,6 +33,11 @@ def _numel(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters(recurse=False))
 
 
+def _rows(embedding: nn.Module) -> int:
+    """Vocabulary rows of an embedding, without the padding SGLang's parallel embedding adds."""
+    return int(getattr(embedding, "org_vocab_size", None) or embedding.num_embeddings)
+
+
 def _decoder_layers(model: nn.Module) -> tuple[str, nn.ModuleList]:
     """The longest module list whose entries hold attention layers."""
     from sglang.srt.layers.radix_attention import RadixAttention
@@ -110,11 +115,14 @@ def spec_from_module(model: nn.Module, hf_config: Mapping[str, Any], *, name: st
     from sglang.srt.layers.vocab_parallel_embedding import ParallelLMHead, VocabParallelEmbedding
 
     prefix, layers = _decoder_layers(model)
-    embed = next((m for n, m in model.named_modules() if isinstance(m, VocabParallelEmbedding)
-                  and not isinstance(m, ParallelLMHead) and not n.startswith(prefix + ".")), None)
+    vocab = int(hf_config.get("vocab_size") or 0)
+    embeddings = (m for n, m in model.named_modules()
+                  if isinstance(m, (VocabParallelEmbedding, nn.Embedding))
+                  and not isinstance(m, ParallelLMHead) and not n.startswith(prefix + "."))
+    embed = next((m for m in embeddings if _rows(m) == vocab), None)
     if embed is None:
-        raise SimulatorError(f"{type(model).__name__}: no token embedding found")
-    hidden, vocab = int(embed.embedding_dim), int(embed.org_vocab_size)
+        raise SimulatorError(f"{type(model).__name__}: no token embedding of {vocab} rows found")
+    hidden = int(embed.embedding_dim)
     counts = [_LayerCounts(layer, hidden) for layer in layers]
     first = counts[0]
     for role in ("qkv", "out", "norm"):
@@ -183,8 +191,7 @@ def _outside_layers(model: nn.Module, prefix: str, embed: nn.Module, vocab: int,
             out["final_norm_params"] += own
         elif isinstance(module, nn.Embedding) or "embed" in type(module).__name__.lower():
             # A learned position table (OPT, GPT-2), without the rows SGLang pads it with.
-            rows = getattr(module, "org_vocab_size", None)
-            out["position_params"] += own if rows is None else int(rows) * int(module.embedding_dim)
+            out["position_params"] += _rows(module) * int(module.embedding_dim)
             out["learned_positions"] = True
         else:
             out["embed_params"] += own  # projections in and out of the embedding width (OPT-350M)

@@ -49,7 +49,7 @@ def resolve(model_path: str) -> ModelSpec:
 
 def built_on_meta(model_path: str) -> ModelSpec:
     """The spec of the model SGLang builds for `model_path` on `meta`, from a child process."""
-    environ = {**os.environ, "SGLANG_PLATFORM": DEVICE_TYPE}
+    environ = {**os.environ, "SGLANG_PLATFORM": DEVICE_TYPE, env.SHAPE_PROBE: "1"}
     try:
         out = subprocess.run([sys.executable, "-m", "sglang_hyperaccel.platform.meta_model", model_path],
                              capture_output=True, text=True, env=environ, timeout=META_BUILD_TIMEOUT_S)
