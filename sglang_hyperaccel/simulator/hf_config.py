@@ -151,7 +151,9 @@ def _moe(config: Config, family: str, fields: dict[str, Any]) -> dict[str, Any]:
         experts, inter = int(config["num_local_experts"]), fields["intermediate_size"]
         shared, moe_layers = 0, layers
     else:  # qwen2_moe, qwen3_moe
-        experts, inter = int(config["num_experts"]), int(config["moe_intermediate_size"])
+        # transformers 5 writes Qwen's `num_experts` as `num_local_experts` (its attribute map).
+        experts = int(_get(config, "num_experts", "num_local_experts"))
+        inter = int(config["moe_intermediate_size"])
         shared = int(config.get("shared_expert_intermediate_size") or 0) if family == "qwen2_moe" else 0
         step = int(config.get("decoder_sparse_step", 1) or 1)
         dense = set(config.get("mlp_only_layers") or [])

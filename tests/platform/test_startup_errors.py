@@ -51,3 +51,19 @@ def test_more_ranks_than_chips(demo_model):
                           text=True, timeout=300)
     assert done.returncode == 2
     assert "needs 4 chips but 2 are emulated" in done.stderr
+
+
+def test_model_whose_shapes_cannot_be_read(tmp_path):
+    """A GPT-Neo config (no SGLang implementation) stops start-up with one line naming the model."""
+    import transformers
+
+    config = transformers.GPTNeoConfig(hidden_size=64, num_layers=2, num_heads=4, vocab_size=512,
+                                       max_position_embeddings=512, attention_types=[[["global"], 2]],
+                                       bos_token_id=1, eos_token_id=2, architectures=["GPTNeoForCausalLM"])
+    config.to_json_file(tmp_path / "config.json", use_diff=False)
+    done = _launch(tmp_path, {})
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = [line for line in done.stderr.splitlines() if line.startswith("sglang-hyperaccel: error:")]
+    assert len(lines) == 1 and "cannot read the shapes" in lines[0] and str(tmp_path) in lines[0], lines
+    assert "GPTNeoForCausalLM" in lines[0]
+    assert "Traceback" not in done.stderr
