@@ -30,7 +30,9 @@ TINY_LLAMA = {
 
 @pytest.mark.parametrize("name, params", [
     ("opt-1.3b", 1.316e9), ("opt-6.7b", 6.658e9), ("opt-13b", 12.853e9),
-    ("opt-30b", 29.975e9), ("opt-66b", 65.720e9), ("llama-3-8b", 8.030e9),
+    ("opt-30b", 29.975e9), ("opt-66b", 65.720e9), ("llama-3-8b", 8.030e9), ("llama-3-70b", 70.554e9),
+    ("qwen2.5-7b", 7.616e9), ("qwen2.5-72b", 72.706e9), ("mixtral-8x7b", 46.703e9),
+    ("deepseek-v2-lite", 15.706e9),
 ])
 def test_bundled_models_have_their_published_size(name, params):
     """Parameter counts of the bundled configs match the models' known sizes (±0.5%)."""
@@ -38,8 +40,9 @@ def test_bundled_models_have_their_published_size(name, params):
 
 
 def test_bundled_list():
-    """The issue's five models are bundled."""
-    assert {"opt-1.3b", "opt-6.7b", "opt-30b", "opt-66b", "llama-3-8b"} <= set(list_models())
+    """The OPT sizes, Llama 3, Qwen 2.5, a mixture-of-experts and an MLA model are bundled."""
+    assert {"opt-1.3b", "opt-6.7b", "opt-30b", "opt-66b", "llama-3-8b", "llama-3-70b", "qwen2.5-7b",
+            "qwen2.5-72b", "mixtral-8x7b", "deepseek-v2-lite"} <= set(list_models())
 
 
 def test_small_llama_from_dict_fp32_and_bf16():
