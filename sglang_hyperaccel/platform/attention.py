@@ -5,7 +5,9 @@ slots); `req_to_token` maps each request's positions to slots. Per forward batch
 and masks are built once (not per layer). Decode batches run the chip's paged decode kernel, which
 reads each request's K/V rows where they sit in the pool; extend batches gather K/V for the whole
 batch and run one padded, masked scaled-dot-product attention instead of a loop per request.
-Sliding-window, cross and encoder-only attention fall back to SGLang's torch-native loops.
+Layers with a sliding window or attention-logit softcapping (Gemma 2) take an explicit batched
+path (`explicit_attention`), since SDPA can do neither; cross and encoder-only attention fall back
+to SGLang's torch-native loops.
 """
 
 from __future__ import annotations
@@ -38,8 +40,24 @@ class BatchLayout:
     max_kv: int
     device: torch.device
     seq_lens: tuple[int, ...] = ()
+    q_lens: tuple[int, ...] = ()
     # The mask as SDPA's additive float mask, made once per dtype on the first layer that asks.
     additive: dict[torch.dtype, torch.Tensor] = field(default_factory=dict)
+    windowed: dict[int, torch.Tensor] = field(default_factory=dict)
+
+    def window_mask(self, window: int) -> torch.Tensor:
+        """Boolean [batch, 1, max_q, max_kv] mask of a layer whose queries see keys back to
+        `window` positions before their own (SGLang's `sliding_window_size`), on the device."""
+        mask = self.windowed.get(window)
+        if mask is None:
+            kv_len = torch.tensor(self.seq_lens, dtype=torch.long).view(-1, 1, 1)
+            q_len = torch.tensor(self.q_lens, dtype=torch.long).view(-1, 1, 1)
+            q_pos = kv_len - q_len + torch.arange(self.max_q).view(1, -1, 1)
+            k_pos = torch.arange(self.max_kv).view(1, 1, -1)
+            mask = (k_pos <= q_pos) & (k_pos < kv_len) & (k_pos >= q_pos - window)
+            mask |= (torch.arange(self.max_q).view(1, -1, 1) >= q_len) & (k_pos == 0)  # padded rows
+            mask = self.windowed[window] = mask.unsqueeze(1).to(self.device)
+        return mask
 
     def attn_mask(self, dtype: torch.dtype) -> torch.Tensor | None:
         """The mask for queries of `dtype` on the device: 0 where allowed, -inf elsewhere.
@@ -81,7 +99,27 @@ def _layout(req_to_token: torch.Tensor, pool_indices: torch.Tensor, seq_lens: li
         rows = [b * max_q + i for b, n in enumerate(q_lens) for i in range(n)]
         query_rows = torch.tensor(rows, dtype=torch.long).to(device)
     return BatchLayout(kv_index=kv_slots.reshape(-1), mask=mask, query_rows=query_rows, batch=batch,
-                       max_q=max_q, max_kv=max_kv, device=device, seq_lens=tuple(seq_lens))
+                       max_q=max_q, max_kv=max_kv, device=device, seq_lens=tuple(seq_lens),
+                       q_lens=tuple(q_lens))
+
+
+def explicit_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                       mask: torch.Tensor | None, scaling: float, logit_cap: float) -> torch.Tensor:
+    """Attention written out: [b, heads, q, d] queries over [b, kv_heads, k, d] keys and values.
+
+    Scores are scaled, softcapped when `logit_cap` > 0 (`cap * tanh(score / cap)`, Gemma 2), masked
+    where the boolean `mask` is False, and normalised in FP32.
+    """
+    heads, kv_heads = q.shape[1], keys.shape[1]
+    if heads != kv_heads:
+        keys = keys.repeat_interleave(heads // kv_heads, dim=1)
+        values = values.repeat_interleave(heads // kv_heads, dim=1)
+    scores = torch.matmul(q, keys.transpose(-1, -2)).float() * scaling
+    if logit_cap > 0:
+        scores = torch.tanh(scores / logit_cap) * logit_cap
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.matmul(torch.softmax(scores, dim=-1).to(values.dtype), values)
 
 
 class HyperAccelAttnBackend(TorchNativeAttnBackend):
@@ -108,9 +146,14 @@ class HyperAccelAttnBackend(TorchNativeAttnBackend):
             self.layout is not None
             and not layer.is_cross_attention
             and layer.attn_type != AttentionType.ENCODER_ONLY
-            and (layer.sliding_window_size is None or layer.sliding_window_size < 0)
             and layer.qk_head_dim == layer.v_head_dim
         )
+
+    @staticmethod
+    def _explicit(layer) -> bool:
+        """Layers SDPA cannot run: a sliding window or attention-logit softcapping."""
+        window = layer.sliding_window_size
+        return (window is not None and window >= 0) or (layer.logit_cap or 0) > 0
 
     def _gather(self, buffer: torch.Tensor) -> torch.Tensor:
         """[batch, heads, max_kv, dim] view of the batch's K or V rows of a [slots, heads, dim] buffer."""
@@ -126,7 +169,8 @@ class HyperAccelAttnBackend(TorchNativeAttnBackend):
         lay = self.layout
         heads, dim = layer.tp_q_head_num, layer.qk_head_dim
         q = q.reshape(-1, heads, dim)
-        if lay.max_q == 1:
+        explicit = self._explicit(layer)
+        if lay.max_q == 1 and not explicit:
             out = self._decode(q, layer)
             if out is not None:
                 return out
@@ -139,10 +183,17 @@ class HyperAccelAttnBackend(TorchNativeAttnBackend):
         values = self._gather(self.token_to_kv_pool.get_value_buffer(layer.layer_id))
         if keys.dtype != q.dtype:
             keys, values = keys.to(q.dtype), values.to(q.dtype)
-        out = scaled_dot_product_attention(
-            q, keys, values, attn_mask=lay.attn_mask(q.dtype), scale=layer.scaling,
-            enable_gqa=layer.tp_q_head_num != layer.tp_k_head_num,
-        )
+        if explicit:
+            window = layer.sliding_window_size
+            mask = lay.window_mask(window) if window is not None and window >= 0 else lay.mask
+            if mask is not None and mask.device != q.device:
+                mask = mask.to(q.device)
+            out = explicit_attention(q, keys, values, mask, layer.scaling, float(layer.logit_cap or 0))
+        else:
+            out = scaled_dot_product_attention(
+                q, keys, values, attn_mask=lay.attn_mask(q.dtype), scale=layer.scaling,
+                enable_gqa=layer.tp_q_head_num != layer.tp_k_head_num,
+            )
         out = out.transpose(1, 2).reshape(lay.batch * lay.max_q, heads * layer.v_head_dim)
         if lay.query_rows is not None:
             out = out[lay.query_rows]

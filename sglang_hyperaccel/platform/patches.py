@@ -18,6 +18,7 @@ _RUNNER = "sglang.srt.model_executor.model_runner.ModelRunner"
 _TOKENIZER = "sglang.srt.managers.tokenizer_manager.TokenizerManager"
 _SAMPLER = "sglang.srt.layers.sampler.Sampler"
 _HOOKS = "sglang_hyperaccel.platform"
+_SOFTCAP = "sglang.kernels.ops.activation.softcap"
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,21 @@ PATCHES: tuple[Patch, ...] = (
         "SGLang range-checks `input_ids` as it does `token_ids_logprob`", "sgl-project/sglang#31597, #35903",
         hook=f"{_HOOKS}.validation:input_ids_before", hook_type="BEFORE"),
     Patch(
+        f"{_SOFTCAP}._softcap_logits", "HookRegistry AROUND",
+        "the logits processor caps final logits (Gemma 2) with a Triton kernel on any device but NPU "
+        "and CPU; Triton has no driver for the chip, so the first batch ended the scheduler "
+        "(`logits.py`: the same arithmetic in tensor ops)",
+        "the helper's signature `(full_logits, final_logit_softcapping, output=None)`",
+        "SGLang picks the kernel by the tensor's device", "none found",
+        hook=f"{_HOOKS}.logits:softcap_around", hook_type="AROUND"),
+    Patch(
+        "DeepSeek `AttentionBackendRegistry` handler `hyperaccel`", "its public `register`",
+        "without a handler the backend gets the Triton one, which runs a prefill without cached prefix "
+        "through per-head MHA; the pool holds MLA's latent, so attention read K of the wrong width. "
+        "The handler always picks the absorbed MLA path (`mla.py`)",
+        "`AttnForwardMethod.MLA`", "the attention backend runs MLA's MHA prefill",
+        "none found"),
+    Patch(
         "`XGrammarGrammar`, `XGrammarGrammarBackend`, `GuidanceGrammar` `.apply_vocab_mask`",
         "`setattr` on the class (`grammar.py`), not HookRegistry: its wrappers do not keep `staticmethod`",
         "they raise \"Unsupported device\" (xgrammar) or compile with inductor (llguidance) for a device "
@@ -153,10 +169,11 @@ def install() -> None:
     _installed = True
     from sglang.srt.plugins.hook_registry import HookRegistry, HookType
 
-    from sglang_hyperaccel.platform import grammar
+    from sglang_hyperaccel.platform import grammar, mla
     from sglang_hyperaccel.radix_cache import register as register_radix_cache
 
     _register_attention_backend()
+    mla.register()
     for patch in PATCHES:
         if patch.hook is not None:
             module, _, name = patch.hook.partition(":")
