@@ -137,8 +137,7 @@ def _running_requests(url: str) -> int | None:
 
 
 def test_killed_replica_loses_no_request_and_rejoins(deploy_run):
-    """SIGKILL a replica under load: 0 non-streaming requests lost, its streams end in an error,
-    it rejoins."""
+    """SIGKILL a replica under load: no request lost, its streams end in an error, it rejoins."""
     url = deploy_run.url
     texts = [f"Stream {i}: " + f"story line {i} " * 25 for i in range(4)]
     streams = [{} for _ in texts]

@@ -33,8 +33,7 @@ def _decode(rids, kv):
 
 
 def test_one_request_ttft_tpot_e2e_are_sums_of_its_steps(sim):
-    """TTFT is the prefill step, TPOT the mean decode step, E2E their sum; floor is the decode
-    floors' mean."""
+    """TTFT is the prefill step, TPOT the mean decode step, E2E their sum, the floor its mean."""
     clock = ChipClock(sim)
     clock.arrive("a")
     prefill = sim.step([RequestWork(32, 0)])
