@@ -45,11 +45,18 @@ class BatchLayout:
     additive: dict[torch.dtype, torch.Tensor] = field(default_factory=dict)
     windowed: dict[int, torch.Tensor] = field(default_factory=dict)
 
-    def window_mask(self, window: int) -> torch.Tensor:
+    def window_mask(self, window: int | None) -> torch.Tensor | None:
         """Boolean [batch, 1, max_q, max_kv] mask of a layer whose queries see keys back to
-        `window` positions before their own (SGLang's `sliding_window_size`), on the device."""
+        `window` positions before their own (SGLang's `sliding_window_size`), on the device; for
+        no window (None or negative), the causal mask, or None where every key is allowed."""
+        if window is None or window < 0:
+            if self.mask is None:
+                return None
+            window = -1
         mask = self.windowed.get(window)
-        if mask is None:
+        if mask is None and window < 0:
+            mask = self.windowed[window] = self.mask.to(self.device)
+        elif mask is None:
             kv_len = torch.tensor(self.seq_lens, dtype=torch.long).view(-1, 1, 1)
             q_len = torch.tensor(self.q_lens, dtype=torch.long).view(-1, 1, 1)
             q_pos = kv_len - q_len + torch.arange(self.max_q).view(1, -1, 1)
@@ -184,11 +191,8 @@ class HyperAccelAttnBackend(TorchNativeAttnBackend):
         if keys.dtype != q.dtype:
             keys, values = keys.to(q.dtype), values.to(q.dtype)
         if explicit:
-            window = layer.sliding_window_size
-            mask = lay.window_mask(window) if window is not None and window >= 0 else lay.mask
-            if mask is not None and mask.device != q.device:
-                mask = mask.to(q.device)
-            out = explicit_attention(q, keys, values, mask, layer.scaling, float(layer.logit_cap or 0))
+            out = explicit_attention(q, keys, values, lay.window_mask(layer.sliding_window_size),
+                                     layer.scaling, float(layer.logit_cap or 0))
         else:
             out = scaled_dot_product_attention(
                 q, keys, values, attn_mask=lay.attn_mask(q.dtype), scale=layer.scaling,

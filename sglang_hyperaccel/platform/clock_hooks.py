@@ -37,7 +37,7 @@ def served_spec(runner: Any, tp_size: int) -> ModelSpec:
     config = runner.model_config
     path = str(config.model_path)
     name = path.rstrip("/").split("/")[-1]
-    dtype_bytes = torch.empty((), dtype=getattr(config, "dtype", torch.float32)).element_size()
+    dtype_bytes = getattr(config, "dtype", torch.float32).itemsize
     spec = model_spec.exported(path)
     if tp_size == 1:
         try:

@@ -14,7 +14,7 @@ from typing import Any
 import psutil
 
 from sglang_hyperaccel.names import ATTENTION_BACKEND, RADIX_CACHE_BACKEND
-from sglang_hyperaccel.simulator import ModelSpec, SimulatorError
+from sglang_hyperaccel.simulator import ModelSpec, SimulatorError, dtype_bytes_of
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +31,6 @@ def _fail(message: str) -> None:
     raise SystemExit(2)
 
 
-# Bytes per parameter of SGLang's `--dtype` values that fix it ("auto" keeps the config's).
-_DTYPE_BYTES = {"float32": 4, "float": 4, "float16": 2, "half": 2, "bfloat16": 2}
-
-
 def model_spec(server_args: Any) -> ModelSpec:
     """The served model's shapes at the precision it is loaded in; ends start-up if unreadable.
 
@@ -49,9 +45,9 @@ def model_spec(server_args: Any) -> ModelSpec:
             spec = shapes.resolve(path)
         except SimulatorError as exc:
             _fail(f"cannot read the shapes of model {server_args.model_path} for the chip: {exc}")
-        dtype = _DTYPE_BYTES.get(str(getattr(server_args, "dtype", "auto")))
-        if dtype is not None:
-            spec = spec.with_dtype_bytes(dtype)
+        dtype = str(getattr(server_args, "dtype", "auto"))
+        if dtype != "auto":  # SGLang's `--dtype` names are torch_dtype names
+            spec = spec.with_dtype_bytes(dtype_bytes_of({"torch_dtype": dtype}))
         shapes.export(path, spec)
         logger.info("hyperaccel: model %s (%s), %.2f GiB of weights", spec.name, spec.family,
                     spec.weight_bytes / 2**30)

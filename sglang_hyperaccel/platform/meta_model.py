@@ -67,13 +67,12 @@ def build_on_meta(model_path: str) -> tuple[Any, Any]:
 
 def spec_of(model_path: str) -> Any:
     """The `ModelSpec` of the model SGLang builds for `model_path`."""
-    import torch
 
     from sglang_hyperaccel.platform.model_shapes import spec_from_module
 
     model, model_config = build_on_meta(model_path)
     name = Path(model_path).resolve().name
-    dtype_bytes = torch.empty((), dtype=model_config.dtype).element_size()
+    dtype_bytes = model_config.dtype.itemsize
     return spec_from_module(model, model_config.hf_config.to_dict(), name=name, dtype_bytes=dtype_bytes)
 
 

@@ -56,10 +56,11 @@ class _LayerCounts:
     """Parameters of one decoder layer by role, and what its attention and MoE modules say."""
 
     def __init__(self, layer: nn.Module, hidden: int) -> None:
+        from sglang.srt.layers.linear import RowParallelLinear
         from sglang.srt.layers.moe.fused_moe_triton.layer import FusedMoE
         from sglang.srt.layers.radix_attention import RadixAttention
 
-        self.hidden = hidden
+        self.hidden, self._row_parallel = hidden, RowParallelLinear
         self.role: dict[str, int] = defaultdict(int)
         modules = dict(layer.named_modules())
         radix = [(n, m) for n, m in modules.items() if isinstance(m, RadixAttention)]
@@ -97,10 +98,10 @@ class _LayerCounts:
 
         That projection splits its input over ranks: SGLang builds it as a `RowParallelLinear`.
         """
-        from sglang.srt.layers.linear import RowParallelLinear
-
         weight = getattr(module, "weight", None)
-        if not isinstance(module, RowParallelLinear) or weight is None or int(weight.shape[0]) != self.hidden:
+        if not isinstance(module, self._row_parallel) or weight is None:
+            return 0
+        if int(weight.shape[0]) != self.hidden:
             return 0
         return int(weight.shape[1])
 

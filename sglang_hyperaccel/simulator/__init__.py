@@ -15,7 +15,7 @@ Calibration and sources: docs/simulator.md.
 from .chips import ChipSpec, LinkSpec, get_chip, list_chips, register_chip
 from .errors import DoesNotFitError, SimulatorError, UnknownNameError
 from .generation import GenerationResult, generate
-from .models import ModelSpec, MoESpec, get_model, list_models, load_model
+from .models import ModelSpec, MoESpec, dtype_bytes_of, get_model, list_models, load_model
 from .records import OPERATORS, OpTime, RequestWork, StepTime
 from .step_model import Simulator
 from .trace import ChromeTrace
@@ -24,7 +24,7 @@ __all__ = [
     "ChipSpec", "LinkSpec", "get_chip", "list_chips", "register_chip",
     "DoesNotFitError", "SimulatorError", "UnknownNameError",
     "GenerationResult", "generate",
-    "ModelSpec", "MoESpec", "get_model", "list_models", "load_model",
+    "ModelSpec", "MoESpec", "dtype_bytes_of", "get_model", "list_models", "load_model",
     "OPERATORS", "OpTime", "RequestWork", "Simulator", "StepTime",
     "ChromeTrace",
 ]
