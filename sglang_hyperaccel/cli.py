@@ -1,4 +1,4 @@
-"""The `sglang-hyperaccel` console script: `demo-model`, `simulate`, `deploy`."""
+"""The `sglang-hyperaccel` console script: `demo-model`, `model-config`, `simulate`, `deploy`, `replay`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,23 @@ def _demo_model(argv: list[str]) -> int:
     return 0
 
 
+def _model_config(argv: list[str]) -> int:
+    from sglang_hyperaccel.model_configs import bundled_names, config_dir
+
+    parser = argparse.ArgumentParser(
+        prog="sglang-hyperaccel model-config",
+        description="Print a config-only model directory for a bundled model name (timing-only "
+                    f"execution, input_ids requests). Bundled: {', '.join(bundled_names())}.")
+    parser.add_argument("name", help="a bundled model name, or a directory with a config.json")
+    args = parser.parse_args(argv)
+    try:
+        print(config_dir(args.name))
+    except ValueError as exc:
+        print(f"sglang-hyperaccel: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _simulate(argv: list[str]) -> int:
     from sglang_hyperaccel import env
     from sglang_hyperaccel.simulator.cli import main as simulate_main
@@ -29,20 +46,30 @@ def _simulate(argv: list[str]) -> int:
     return simulate_main(argv, default_chip=env.chip_name(), memory_bytes=memory)
 
 
+def _replay(argv: list[str]) -> int:
+    from sglang_hyperaccel.replay.cli import main as replay_main
+
+    return replay_main(argv)
+
+
 def _deploy(argv: list[str]) -> int:
     from sglang_hyperaccel.deploy import main as deploy_main
 
     return deploy_main(argv)
 
 
-_COMMANDS = {"demo-model": _demo_model, "simulate": _simulate, "deploy": _deploy}
+_COMMANDS = {"demo-model": _demo_model, "model-config": _model_config, "simulate": _simulate,
+             "deploy": _deploy, "replay": _replay}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in _COMMANDS:
-        print("usage: sglang-hyperaccel {demo-model,simulate,deploy} [options]", file=sys.stderr)
+        print("usage: sglang-hyperaccel {demo-model,model-config,simulate,deploy,replay} [options]",
+              file=sys.stderr)
         print("  demo-model [NAME]  print the path of a demo model, building it when missing",
+              file=sys.stderr)
+        print("  model-config NAME  print a config-only model directory (timing-only execution)",
               file=sys.stderr)
         print("  simulate ...       the chip simulator's what-if CLI", file=sys.stderr)
         print("  deploy ...         N server replicas behind SGLang's router", file=sys.stderr)

@@ -107,3 +107,78 @@ SHAPE_PROBE = "SGLANG_HYPERACCEL_SHAPE_PROBE"
 def is_shape_probe() -> bool:
     """True in the child process that reads a model's shapes."""
     return os.environ.get(SHAPE_PROBE, "") == "1"
+
+
+# How a forward batch is executed: `numeric` (the model's real arithmetic on the emulated chip) or
+# `timing` (shapes from config.json only, no weights, no tensor math: each batch is charged to the
+# chip clock and yields deterministic pseudo-random token ids).
+EXECUTION = "SGLANG_HYPERACCEL_EXECUTION"
+EXECUTION_MODES = ("numeric", "timing")
+
+
+def execution() -> str:
+    """`numeric` (default) or `timing`; ValueError names the variable on any other value."""
+    text = os.environ.get(EXECUTION, "").strip().lower() or "numeric"
+    if text not in EXECUTION_MODES:
+        raise ValueError(f"{EXECUTION}={text!r}: expected one of {', '.join(EXECUTION_MODES)}")
+    return text
+
+
+def is_timing() -> bool:
+    """True when forward batches are timed, not computed."""
+    return execution() == "timing"
+
+
+# Set by the platform at start-up in timing mode, not by users: the `--tp-size` the user asked
+# for. The server then runs one rank and charges every batch as this many chips.
+VIRTUAL_TP = "SGLANG_HYPERACCEL_VIRTUAL_TP"
+
+
+def virtual_tp() -> int | None:
+    """The tensor-parallel degree charged to the clock without spawning ranks, or None."""
+    text = os.environ.get(VIRTUAL_TP, "").strip()
+    return int(text) if text else None
+
+
+# Test aid: sleep this many wall milliseconds after every forward batch, to show that chip time
+# (and, in virtual time, the schedule) does not depend on how fast the host is.
+STEP_DELAY_MS = "SGLANG_HYPERACCEL_STEP_DELAY_MS"
+
+
+def step_delay_s() -> float:
+    """Wall seconds to sleep after each forward batch (0 unless the test aid is set)."""
+    text = os.environ.get(STEP_DELAY_MS, "").strip()
+    return float(text) / 1e3 if text else 0.0
+
+
+# Virtual time: wall seconds the scheduler waits for the next request of a trace while it holds
+# work it may not run yet (`platform/virtual_time.py`); after that it gives the trace up (warning) and
+# serves what it holds, so a client that stops mid-trace cannot wedge the server.
+ARRIVAL_TIMEOUT_S = "SGLANG_HYPERACCEL_ARRIVAL_TIMEOUT_S"
+DEFAULT_ARRIVAL_TIMEOUT_S = 300.0
+
+
+def arrival_timeout_s() -> float:
+    """How long virtual time waits for a trace's missing requests before giving the trace up."""
+    text = os.environ.get(ARRIVAL_TIMEOUT_S, "").strip()
+    return float(text) if text else DEFAULT_ARRIVAL_TIMEOUT_S
+
+
+# The serving host's CPU time per scheduler step, added to chip time: `none` (default: chip time
+# only), `serial` (all of it, SGLang without its overlap schedule) or `overlap` (what exceeds the
+# chip step). `SGLANG_HYPERACCEL_HOST` names the host's measured costs (`simulator/hosts.py`).
+HOST_OVERHEAD = "SGLANG_HYPERACCEL_HOST_OVERHEAD"
+HOST = "SGLANG_HYPERACCEL_HOST"
+
+
+def host_overhead_mode() -> str:
+    """`none`, `serial` or `overlap`; ValueError names the variable on any other value."""
+    text = os.environ.get(HOST_OVERHEAD, "").strip().lower() or "none"
+    if text not in ("none", "serial", "overlap"):
+        raise ValueError(f"{HOST_OVERHEAD}={text!r}: expected none, serial or overlap")
+    return text
+
+
+def host_name() -> str | None:
+    """The host spec to charge (None: the simulator's default host)."""
+    return os.environ.get(HOST, "").strip() or None

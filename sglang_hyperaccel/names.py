@@ -21,3 +21,7 @@ COLLECTIVE_BACKEND = "esl"
 # scheduler sends it under (a per-request list, as SGLang requires of customized info).
 META_KEY = DEVICE_TYPE
 WIRE_KEY = "hyperaccel_chip"
+
+# Key of a request's virtual-time fields in `sampling_params.custom_params`:
+# {"arrival_ms": float, "seq": int, "last": bool, "trace": str} (docs/chip-time.md).
+ARRIVAL_KEY = DEVICE_TYPE

@@ -3,8 +3,9 @@
 One clock per scheduler process (per tensor-parallel rank). Chip time advances only by the
 simulated time of the batches the real scheduler forms, so it measures what the chip would take
 for exactly this schedule; wall-clock gaps (the emulation is far slower than the chip) never enter
-it. A request arrives at the chip time when the scheduler receives it; its queue, TTFT, TPOT and
-end-to-end times are read off the clock when its steps end.
+it. A request arrives at the chip time when the scheduler receives it, or, in virtual time
+(`virtual_time.py`), at the arrival it declares, the clock jumping over idle gaps to it; its queue,
+TTFT, TPOT and end-to-end times are read off the clock when its steps end.
 
 Pure bookkeeping over the simulator (no SGLang, no torch): the hooks that feed it live in
 `clock_hooks.py`, the observers it feeds (`ClockListener`) in `metrics.py` and `timeline.py`.
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from sglang_hyperaccel.platform.report import ChipTimeReport
-from sglang_hyperaccel.simulator import Simulator, StepTime
+from sglang_hyperaccel.simulator import HostOverhead, Simulator, StepTime
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class RequestClock:
     cached_tokens: int | None = None  # prefix already in the chip's KV when first scheduled
     decode_steps: int = 0
     decode_floor_s: float = 0.0  # sum of its decode steps' bandwidth floors
+    decode_host_s: float = 0.0  # host time its decode steps added (HostOverhead; 0 without)
 
     def report(self, chip: str, devices: int) -> ChipTimeReport:
         """This request's chip-time report so far (final once its last step is charged)."""
@@ -74,6 +76,7 @@ class RequestClock:
             sim_ttft_ms=1e3 * ttft,
             sim_tpot_ms=1e3 * decode_span / steps if steps else 0.0,
             sim_tpot_floor_ms=1e3 * self.decode_floor_s / steps if steps else 0.0,
+            sim_tpot_host_ms=1e3 * self.decode_host_s / steps if steps else 0.0,
             sim_e2e_ms=1e3 * ((self.last_end_s or self.arrival_s) - self.arrival_s),
             sim_arrival_ms=1e3 * self.arrival_s,
             sim_finish_ms=1e3 * (self.last_end_s or self.arrival_s),
@@ -96,8 +99,10 @@ class ClockListener(Protocol):
 class ChipClock:
     """Charges forward batches to a `Simulator` and keeps per-request chip-time stamps."""
 
-    def __init__(self, simulator: Simulator) -> None:
+    def __init__(self, simulator: Simulator, host: HostOverhead | None = None) -> None:
         self.simulator = simulator
+        self.host = host if host is not None and host.mode != "none" else None
+        self.host_s = 0.0  # host time the steps added to the clock (in no step's busy time)
         self.chip = simulator.chip.name
         self.devices = simulator.devices
         self.now_s = 0.0
@@ -105,27 +110,52 @@ class ChipClock:
         self.floor_s = 0.0
         self.steps = 0
         self.tokens = 0
+        self.idle_jump_s = 0.0  # idle time skipped by `advance_to` (virtual time)
+        self.jumps = 0
         self.listeners: list[ClockListener] = []
         self._requests: dict[str, RequestClock] = {}
         self._lock = threading.Lock()
 
-    def arrive(self, rid: str) -> None:
-        """Stamp `rid`'s arrival at the clock's current time (a repeated arrival keeps the first)."""
+    def arrive(self, rid: str, at_s: float | None = None) -> None:
+        """Stamp `rid`'s arrival at `at_s`, default the clock's current time (a repeated arrival keeps
+        the first). Virtual time stamps a request's declared arrival, which may lie before `now_s`
+        when the chip was busy then."""
         with self._lock:
-            self._requests.setdefault(rid, RequestClock(arrival_s=self.now_s))
+            self._requests.setdefault(rid, RequestClock(arrival_s=self.now_s if at_s is None else at_s))
+
+    def advance_to(self, t_s: float) -> float:
+        """Move the clock forward to `t_s` as idle time (not busy); returns the seconds skipped.
+
+        Virtual time's jump over a gap in which the chip has nothing to run; a time at or before
+        `now_s` leaves the clock unchanged (it never runs backwards).
+        """
+        with self._lock:
+            skipped = t_s - self.now_s
+            if skipped <= 0:
+                return 0.0
+            self.now_s = t_s
+            self.idle_jump_s += skipped
+            self.jumps += 1
+        return skipped
 
     def charge(self, shape: BatchShape) -> StepTime:
-        """Advance the clock by one batch and stamp its requests."""
+        """Advance the clock by one batch and stamp its requests.
+
+        The batch takes its chip time plus, with a `HostOverhead`, the host time that is not hidden
+        behind the chip; busy time counts the chip's part only.
+        """
         decode = shape.kind == "decode"
         if decode:  # the simulator's list-free entry points: this runs once per forward batch
             step = self.simulator.decode(shape.cached_tokens)
         else:
             step = self.simulator.extend(shape.new_tokens, shape.cached_tokens)
         requests = self._requests
+        host = self.host.exposed_s(len(shape.rids), step.total_s) if self.host is not None else 0.0
         with self._lock:
             start = self.now_s
-            end = start + step.total_s
+            end = start + step.total_s + host
             self.now_s, self.busy_s = end, self.busy_s + step.total_s
+            self.host_s += host
             self.floor_s += step.floor_s
             self.steps += 1
             self.tokens += step.tokens
@@ -139,6 +169,7 @@ class ChipClock:
                 if decode:
                     req.decode_steps += 1
                     req.decode_floor_s += floor
+                    req.decode_host_s += host
                 else:
                     if req.cached_tokens is None:
                         req.cached_tokens = cached

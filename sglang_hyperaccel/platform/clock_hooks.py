@@ -9,6 +9,7 @@ output. Main process: the tokenizer manager turns the reports into one `meta_inf
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from sglang_hyperaccel import env
@@ -20,7 +21,14 @@ from sglang_hyperaccel.platform.metrics import MetricsRecorder
 from sglang_hyperaccel.platform.model_shapes import spec_from_module
 from sglang_hyperaccel.platform.streamer import streamer_with_chip_time
 from sglang_hyperaccel.platform.timeline import TraceRecorder
-from sglang_hyperaccel.simulator import ModelSpec, Simulator, SimulatorError
+from sglang_hyperaccel.simulator import (
+    DEFAULT_HOST,
+    HostOverhead,
+    ModelSpec,
+    Simulator,
+    SimulatorError,
+    get_host,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,12 +66,18 @@ def build_clock(runner: Any) -> ChipClock:
 
     chip = emulated_chip()
     parallel = get_parallel()
-    devices, rank = int(parallel.tp_size), int(parallel.tp_rank)
-    spec = served_spec(runner, devices)
-    clock = ChipClock(Simulator(chip, spec, devices=devices))
+    rank = int(parallel.tp_rank)
+    # Timing-only `--tp-size N` runs one rank charged as N chips; its module tree is the whole model.
+    devices = env.virtual_tp() or int(parallel.tp_size)
+    spec = served_spec(runner, int(parallel.tp_size))
+    host = None
+    if env.host_overhead_mode() != "none":  # the serving host's CPU time per step, as data
+        host = HostOverhead(get_host(env.host_name() or DEFAULT_HOST), env.host_overhead_mode())
+        logger.info("hyperaccel: charging host time per step (%s, %s)", host.host.name, host.mode)
+    clock = ChipClock(Simulator(chip, spec, devices=devices), host=host)
     path = env.trace_path()
     if path is not None:
-        if devices > 1:
+        if int(parallel.tp_size) > 1:  # one file per rank process
             path = path.with_name(f"{path.stem}.rank{rank}{path.suffix}")
         clock.listeners.append(TraceRecorder(path, rank, clock.chip, clock.devices))
         logger.info("hyperaccel: writing the chip timeline to %s", path)
@@ -84,17 +98,39 @@ def load_model_after(result: Any, runner: Any, *args: Any, **kwargs: Any) -> Any
 
 
 def forward_around(original, runner, forward_batch, *args, **kwargs):
-    """AROUND `ModelRunner.forward`: run the batch, then charge it to the chip clock."""
+    """AROUND `ModelRunner.forward`: run the batch, then charge it to the chip clock.
+
+    In timing-only execution (`timing.py`) the batch does not run: it is charged, and the output
+    has no logits (`ModelRunner.sample` then draws its tokens, `timing_tokens.py`).
+    """
     clock = None if runner.is_draft_worker else current_clock()
     shape = None if clock is None else BatchShape.from_forward_batch(forward_batch)
-    result = original(runner, forward_batch, *args, **kwargs)
+    if env.is_timing():
+        result = _timed_output()
+    else:
+        result = original(runner, forward_batch, *args, **kwargs)
     if shape is not None:
         clock.charge(shape)
+        delay = env.step_delay_s()
+        if delay > 0:  # test aid: a slower host must not change chip time
+            time.sleep(delay)
     return result
 
 
+def _timed_output() -> Any:
+    """What `ModelRunner.forward` returns for a batch that was timed, not computed."""
+    from sglang.srt.layers.logits_processor import LogitsProcessorOutput
+    from sglang.srt.model_executor.model_runner import ModelRunnerOutput
+
+    return ModelRunnerOutput(logits_output=LogitsProcessorOutput(next_token_logits=None), can_run_graph=False)
+
+
 def arrival_before(scheduler, recv_req, *args, **kwargs):
-    """BEFORE `Scheduler.handle_generate_request`: stamp the request's arrival in chip time."""
+    """BEFORE `Scheduler.handle_generate_request`: stamp the request's arrival in chip time.
+
+    A request without a virtual-time field arrives now; one with it was stamped at its declared
+    arrival when `virtual_time.py` let it in, and the clock keeps that first stamp.
+    """
     clock = current_clock()
     if clock is not None and getattr(recv_req, "rid", None):
         clock.arrive(recv_req.rid)

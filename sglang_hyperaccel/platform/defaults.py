@@ -8,7 +8,9 @@ fields the user left unset are written, except where the chip cannot do otherwis
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -23,6 +25,11 @@ logger = logging.getLogger(__name__)
 HOST_KV_FRACTION = 0.25
 HOST_KV_CAP_BYTES = 1 << 30
 MEM_FRACTION_STATIC = 0.8
+# Timing-only execution: host bytes the request-to-token table (int32, requests x context) may take.
+# SGLang sizes it for up to 4,096 requests, 2 GiB at a 128k context; this keeps ~512 at 128k.
+REQ_TO_TOKEN_BYTES = 256 << 20
+# Files whose presence in a model directory means it has a tokenizer.
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
 
 
 def _fail(message: str) -> None:
@@ -61,7 +68,7 @@ def check_model_fits(server_args: Any) -> None:
     spec = model_spec(server_args)
     chip = emulated_chip()
     per_device = chip.memory_bytes
-    devices = max(1, int(server_args.tp_size or 1))
+    devices = tp_devices(server_args)
     weights = spec.weight_bytes
     if weights > per_device * devices:
         _fail(
@@ -82,14 +89,25 @@ def host_kv_token_cap(server_args: Any) -> int | None:
     return max(1024, int(budget / spec.kv_bytes_per_token))
 
 
+def tp_devices(server_args: Any) -> int:
+    """Chips of the tensor-parallel group: `--tp-size`, or the virtual degree it became in timing mode
+    (`timing_defaults` rewrote `tp_size` to 1, in this process or the one that spawned it)."""
+    from sglang_hyperaccel import env
+
+    tp = max(1, int(server_args.tp_size or 1))
+    virtual = env.virtual_tp() if env.is_timing() else None
+    return virtual if tp == 1 and virtual else tp
+
+
 def check_device_count(server_args: Any) -> None:
     """Refuse a tensor-parallel degree larger than the number of emulated chips."""
     from sglang_hyperaccel import env
 
-    wanted = max(1, int(server_args.tp_size or 1)) * max(1, int(getattr(server_args, "pp_size", 1) or 1))
+    tp = tp_devices(server_args)
+    wanted = tp * max(1, int(getattr(server_args, "pp_size", 1) or 1))
     have = env.device_count()
     if wanted > have:
-        _fail(f"--tp-size {server_args.tp_size} needs {wanted} chips but {have} are emulated; "
+        _fail(f"--tp-size {tp} needs {wanted} chips but {have} are emulated; "
               f"set {env.DEVICE_COUNT}={wanted} or lower --tp-size")
 
 
@@ -119,12 +137,57 @@ def apply_defaults(server_args: Any) -> None:
         # graphs, which goes negative on a small chip (SGLANG_HYPERACCEL_MEMORY=16Mi). Activations
         # here are a few MB; a fixed share leaves them ample room on any chip size.
         server_args.mem_fraction_static = MEM_FRACTION_STATIC
-    if server_args.max_total_tokens is None and not env.is_shape_probe():
+    if env.is_timing() and not env.is_shape_probe():
+        timing_defaults(server_args)
+    elif server_args.max_total_tokens is None and not env.is_shape_probe():
         cap = host_kv_token_cap(server_args)
         if cap is not None:
             server_args.max_total_tokens = cap
             logger.info("hyperaccel: KV pool capped at %d tokens to fit host RAM", cap)
     grammar_defaults(server_args)
+
+
+def timing_defaults(server_args: Any) -> None:
+    """Timing-only execution (`timing.py`): no weights, one rank charged as `--tp-size` chips.
+
+    No host KV cap (no host memory backs the KV); the KV budget is the chips' (`timing.py`).
+    """
+    from sglang_hyperaccel import env
+
+    server_args.load_format = "dummy"  # weights are never read: the loader hook builds on meta
+    tp = tp_devices(server_args)
+    # Inherited by the scheduler process (as the model spec is); nothing before the platform's
+    # defaults in SGLang's resolution pipeline reads tp_size for a plain server (PD and DWDP do).
+    os.environ[env.VIRTUAL_TP] = str(tp)
+    if int(server_args.tp_size or 1) != 1:
+        server_args.tp_size = 1
+        logger.info("hyperaccel: timing-only: --tp-size %d charged as %d chips from one rank", tp, tp)
+    tokenizer = Path(str(server_args.tokenizer_path or server_args.model_path))
+    if tokenizer.is_dir() and not any((tokenizer / name).is_file() for name in TOKENIZER_FILES):
+        # A config-only model: requests send input_ids (SGLang answers text with a 400).
+        server_args.skip_tokenizer_init = True
+        logger.info("hyperaccel: %s has no tokenizer: send input_ids", tokenizer)
+    if server_args.max_running_requests is None:
+        context = server_args.context_length or _max_positions(str(server_args.model_path))
+        if context:
+            cap = max(64, REQ_TO_TOKEN_BYTES // (4 * (int(context) + 1)))
+            if cap < 4096:  # SGLang's own ceiling
+                server_args.max_running_requests = cap
+                logger.info("hyperaccel: timing-only: at most %d running requests (%d-token context)",
+                            cap, context)
+
+
+def _max_positions(model_path: str) -> int | None:
+    from sglang_hyperaccel.platform.model_spec import full_config
+    from sglang_hyperaccel.simulator import SimulatorError
+
+    try:
+        config = full_config(model_path)
+    except SimulatorError:
+        return None
+    value = config.get("max_position_embeddings") or (config.get("text_config") or {}).get(
+        "max_position_embeddings")
+    return int(value) if value else None
 
 
 def _disable_graphs(server_args: Any) -> None:

@@ -50,19 +50,26 @@ def _publish_context(model_path: str) -> Any:
 
 def build_on_meta(model_path: str) -> tuple[Any, Any]:
     """(model, SGLang ModelConfig) for the checkpoint directory `model_path`, on `meta`."""
-    import torch
     from sglang.srt.configs.load_config import LoadConfig
     from sglang.srt.configs.model_config import ModelConfig
-    from sglang.srt.model_loader.loader import _get_quantization_config, _initialize_model
-    from sglang.srt.model_loader.utils import set_default_torch_dtype
 
     server_args = _publish_context(model_path)
     model_config = ModelConfig.from_server_args(server_args)
-    load_config = LoadConfig(load_format="dummy")
+    return instantiate_on_meta(model_config, LoadConfig(load_format="dummy")), model_config
+
+
+def instantiate_on_meta(model_config: Any, load_config: Any) -> Any:
+    """The model SGLang's loader builds for `model_config`, on `meta`: shapes only, no storage.
+
+    Also the timing-only server's model (`timing.py`): no weights read, none initialised.
+    """
+    import torch
+    from sglang.srt.model_loader.loader import _get_quantization_config, _initialize_model
+    from sglang.srt.model_loader.utils import set_default_torch_dtype
+
     quant_config = _get_quantization_config(model_config, load_config)
     with set_default_torch_dtype(model_config.dtype), torch.device("meta"):
-        model = _initialize_model(model_config, load_config, quant_config)
-    return model, model_config
+        return _initialize_model(model_config, load_config, quant_config)
 
 
 def spec_of(model_path: str) -> Any:

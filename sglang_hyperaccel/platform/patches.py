@@ -65,14 +65,86 @@ PATCHES: tuple[Patch, ...] = (
         hook=f"{_HOOKS}.clock_hooks:load_model_after", hook_type="AFTER"),
     Patch(
         f"{_RUNNER}.forward", "HookRegistry AROUND",
-        "charge every forward batch to the chip clock (needs the batch's shape before the runner mutates it)",
+        "charge every forward batch to the chip clock (needs the batch's shape before the runner mutates "
+        "it); in timing-only execution the batch is charged and not run (`timing.py`)",
         "`ForwardBatch.forward_mode/batch_size/rids/seq_lens_cpu/extend_seq_lens_cpu/extend_prefix_lens_cpu`",
         _CLOCK_CALLBACK, "sgl-project/sglang#21891",
         hook=f"{_HOOKS}.clock_hooks:forward_around", hook_type="AROUND"),
     Patch(
+        "sglang.srt.model_loader.loader.DummyModelLoader.load_model", "HookRegistry AROUND",
+        "timing-only execution: build the model on `meta` from its config, with no dummy weights "
+        "allocated or initialised (`timing.py`); the defaults write `load_format=dummy` in that mode",
+        "keyword arguments `model_config`, `device_config`; `loader.load_config`; `_initialize_model`",
+        "SGLang grows a platform hook for model loaders", "sgl-project/sglang#33824 (its own mock model)",
+        hook=f"{_HOOKS}.timing:load_model_around", hook_type="AROUND"),
+    Patch(
+        f"{_RUNNER}.sample", "HookRegistry AROUND",
+        "timing-only execution: draw each request's next token from its rid and length (never EOS), "
+        "grammar rows by SGLang's vocab mask over noise, zero logprobs when asked (`timing_tokens.py`)",
+        "`ForwardBatch.rids/seq_lens_cpu/input_ids/return_logprob/top_logprobs_nums/token_ids_logprobs/"
+        "extend_logprob_start_lens_cpu`, `SamplingBatchInfo.grammars/vocab_size/update_regex_vocab_mask/"
+        "apply_logits_bias`, the `LogitsProcessorOutput` logprob fields the result processor reads",
+        _CLOCK_CALLBACK, "sgl-project/sglang#33824",
+        hook=f"{_HOOKS}.timing_tokens:sample_around", hook_type="AROUND"),
+    Patch(
+        f"{_RUNNER}.compute_logprobs_only", "HookRegistry AROUND",
+        "timing-only execution has no logits: a no-op (the worker calls it only when logits exist, so "
+        "this guards a path, `timing_tokens.py`)", "its signature `(logits_output, forward_batch)`",
+        _CLOCK_CALLBACK, hook=f"{_HOOKS}.timing_tokens:compute_logprobs_only_around", hook_type="AROUND"),
+    Patch(
+        "sglang.srt.mem_cache.kv_cache_configurator.KVCacheConfigurator._profile_available_bytes",
+        "HookRegistry AROUND",
+        "timing-only execution: the KV budget is the tensor-parallel group's chip memory times "
+        "`mem_fraction_static` less the weights, not chip 0's free memory (`timing.py`)",
+        "returns bytes; `configurator.model_config`; `get_schedule().mem_fraction_static`",
+        "SGLang asks the platform for the KV budget", "sgl-project/sglang#33824 (overrides the same method)",
+        hook=f"{_HOOKS}.timing:available_bytes_around", hook_type="AROUND"),
+    Patch(
+        f"{_TOKENIZER}._tokenize_one_request", "HookRegistry BEFORE",
+        "timing-only execution of a config-only model (no tokenizer, so `skip_tokenizer_init`): a text "
+        "prompt is a 400 naming the missing tokenizer and `input_ids` (`timing.py`)",
+        "`manager.tokenizer` is None with `skip_tokenizer_init`; `obj.input_ids/input_embeds`",
+        "never: request validation the platform owns",
+        hook=f"{_HOOKS}.timing:text_without_tokenizer_before", hook_type="BEFORE"),
+    Patch(
+        "`SRTPlatform.get_kv_pool_cls`", "platform method (`srt_platform.py`)",
+        "timing-only execution: SGLang's `NoOpMHATokenToKVPool` (MHA) or a page-sized placeholder "
+        "`MLATokenToKVPool` subclass (MLA), so no host memory backs the KV (`timing.py`)",
+        "`NoOpMHATokenToKVPool`, `MLATokenToKVPool._create_buffers/kv_cache_dim`",
+        "never: the platform contract"),
+    Patch(
         f"{_SCHEDULER}.handle_generate_request", "HookRegistry BEFORE",
         "stamp arrival on the chip clock for queue time and TTFT", "`recv_req.rid`",
         _CLOCK_CALLBACK, hook=f"{_HOOKS}.clock_hooks:arrival_before", hook_type="BEFORE"),
+    Patch(
+        f"{_SCHEDULER}.process_input_requests", "HookRegistry AROUND",
+        "virtual time: hold requests carrying `custom_params[\"hyperaccel\"]` until the chip clock reaches "
+        "their arrival, jump an idle clock to the next arrival, wait for missing requests of a trace "
+        "(`virtual_time.py`); also samples the run statistics each loop pass",
+        "called once per loop pass with the pass's received list; `request_receiver.recv_requests`, "
+        "`ipc_channels.recv_from_tokenizer/recv_from_rpc`, `waiting_queue`, `running_batch`, "
+        "`last_batch`, `chunked_req`, `grammar_manager.grammar_queue`, `return_health_check_ipcs`, "
+        "`maybe_send_health_check_signal`, `token_to_kv_pool_allocator.size/available_size`",
+        "SGLang grows an admission-time hook for simulated arrivals", "sgl-project/sglang#21891",
+        hook=f"{_HOOKS}.virtual_time:process_input_around", hook_type="AROUND"),
+    Patch(
+        f"{_SCHEDULER}.get_internal_state", "HookRegistry AFTER",
+        "add the scheduler's chip-clock statistics as `internal_state[\"hyperaccel\"]` (`run_stats.py`), "
+        "read by `/server_info`",
+        "the result's `internal_state` dict", "never: additive, read through a public endpoint",
+        hook=f"{_HOOKS}.virtual_time:internal_state_after", hook_type="AFTER"),
+    Patch(
+        "sglang.srt.managers.schedule_batch.ScheduleBatch.retract_decode", "HookRegistry AFTER",
+        "count preempted requests for the run statistics",
+        "its result `(retracted_reqs, new_token_ratio, reqs_to_abort)`",
+        "SGLang exposes a retraction counter without `--enable-metrics`",
+        hook=f"{_HOOKS}.virtual_time:retract_after", hook_type="AFTER"),
+    Patch(
+        f"{_TOKENIZER}._validate_one_request", "HookRegistry BEFORE",
+        "refuse a malformed virtual-time field with a 400 before it reaches the scheduler (`arrivals.py`)",
+        "`obj.sampling_params` as a dict with `custom_params`",
+        "never: request validation the platform owns",
+        hook=f"{_HOOKS}.virtual_time:arrival_field_before", hook_type="BEFORE"),
     Patch(
         f"{_SCHEDULER}.get_output_streamer_class", "HookRegistry AFTER",
         "return a subclass that sends chip-time reports as `customized_info` (`streamer.py`)",

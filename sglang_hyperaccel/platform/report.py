@@ -23,7 +23,9 @@ class ChipTimeReport:
     `sim_tpot_floor_ms` the same steps' bandwidth roofline; `sim_e2e_ms`: arrival to its last step.
     `sim_arrival_ms`/`sim_finish_ms` are the clock's readings (one replica's busy span);
     `sim_prefill_tokens` the prompt tokens computed, `sim_cached_tokens` those found in the
-    prefix cache; `chip` and `devices` the system that was timed.
+    prefix cache; `chip` and `devices` the system that was timed. `sim_tpot_host_ms`: the part of
+    `sim_tpot_ms` that is the serving host's CPU time, not the chip's (0 unless a host overhead
+    is modelled, `SGLANG_HYPERACCEL_HOST_OVERHEAD`).
     """
 
     chip: str
@@ -38,6 +40,7 @@ class ChipTimeReport:
     sim_prefill_tokens: int
     sim_cached_tokens: int
     sim_decode_steps: int
+    sim_tpot_host_ms: float = 0.0
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON object clients receive."""
@@ -45,8 +48,10 @@ class ChipTimeReport:
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any]) -> ChipTimeReport:
-        """Read a `meta_info["hyperaccel"]` object; KeyError names a missing field."""
-        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+        """Read a `meta_info["hyperaccel"]` object; KeyError names a missing field (fields with a
+        default may be absent)."""
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)
+                      if f.name in data or f.default is dataclasses.MISSING})
 
 
 WIRE_FIELDS = tuple(f.name for f in dataclasses.fields(ChipTimeReport))

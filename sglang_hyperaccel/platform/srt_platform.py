@@ -112,6 +112,13 @@ class HyperAccelPlatform(HyperAccelDeviceMixin, SRTPlatform):
 
         apply_defaults(server_args)
 
+    def get_kv_pool_cls(self, *, kind: Any) -> type | None:
+        """SGLang's pool (None), except in timing-only execution: a pool with no storage
+        behind it (`timing.kv_pool_cls`)."""
+        from sglang_hyperaccel.platform.timing import kv_pool_cls
+
+        return kv_pool_cls(str(kind))
+
     def init_backend(self) -> None:
         """Called once per worker when SGLang's model runner is imported."""
         from sglang_hyperaccel.device import register as register_device

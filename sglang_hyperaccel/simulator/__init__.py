@@ -15,6 +15,7 @@ Calibration and sources: docs/simulator.md.
 from .chips import ChipSpec, LinkSpec, get_chip, list_chips, register_chip
 from .errors import DoesNotFitError, SimulatorError, UnknownNameError
 from .generation import GenerationResult, generate
+from .hosts import DEFAULT_HOST, OVERHEAD_MODES, HostOverhead, HostSpec, get_host, register_host
 from .models import ModelSpec, MoESpec, dtype_bytes_of, get_model, list_models, load_model
 from .records import OPERATORS, OpTime, RequestWork, StepTime
 from .step_model import Simulator
@@ -24,6 +25,7 @@ __all__ = [
     "ChipSpec", "LinkSpec", "get_chip", "list_chips", "register_chip",
     "DoesNotFitError", "SimulatorError", "UnknownNameError",
     "GenerationResult", "generate",
+    "DEFAULT_HOST", "OVERHEAD_MODES", "HostOverhead", "HostSpec", "get_host", "register_host",
     "ModelSpec", "MoESpec", "dtype_bytes_of", "get_model", "list_models", "load_model",
     "OPERATORS", "OpTime", "RequestWork", "Simulator", "StepTime",
     "ChromeTrace",

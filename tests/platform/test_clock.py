@@ -141,3 +141,40 @@ def test_report_wire_round_trip_and_missing_field():
     del wire["sim_ttft_ms"]
     with pytest.raises(KeyError, match="sim_ttft_ms"):
         ChipTimeReport.from_wire(wire)
+
+
+@pytest.mark.parametrize("mode", ["serial", "overlap"])
+def test_host_overhead_adds_the_unhidden_host_time_and_reports_it(sim, mode):
+    """Serial: each step takes chip + host; overlap: max(chip, host). The host's share of TPOT is
+    reported apart, and busy time stays the chip's alone."""
+    from sglang_hyperaccel.simulator import HostOverhead, HostSpec
+
+    host = HostSpec("test-host", "a host slower than the tiny model's steps", step_s=2e-3, per_request_s=1e-4)
+    clock = ChipClock(sim, host=HostOverhead(host, mode))
+    for rid in "ab":
+        clock.arrive(rid)
+    prefill = sim.step([RequestWork(16, 0), RequestWork(16, 0)])
+    decode = sim.step([RequestWork(1, 16), RequestWork(1, 16)])
+    clock.charge(_extend("ab", [16, 16], [0, 0]))
+    clock.charge(_decode("ab", [16, 16]))
+    host_s = 2e-3 + 2 * 1e-4
+    hidden = {"serial": 0.0, "overlap": min(host_s, decode.total_s)}[mode]
+    exposed_prefill = host_s - {"serial": 0.0, "overlap": min(host_s, prefill.total_s)}[mode]
+    report = clock.finish("a")
+    assert report.sim_tpot_host_ms == pytest.approx(1e3 * (host_s - hidden))
+    assert report.sim_tpot_ms == pytest.approx(1e3 * (decode.total_s + host_s - hidden))
+    assert report.sim_e2e_ms == pytest.approx(1e3 * (prefill.total_s + decode.total_s + exposed_prefill
+                                                     + host_s - hidden))
+    assert clock.busy_s == pytest.approx(prefill.total_s + decode.total_s)
+    assert ChipClock(sim).report("a") is None and clock.host_s > 0
+
+
+def test_no_host_overhead_by_default(sim):
+    """Without a host overhead the report's host share is 0 and TPOT is the chip's."""
+    clock = ChipClock(sim)
+    clock.arrive("a")
+    clock.charge(_extend("a", [8], [0]))
+    clock.charge(_decode("a", [8]))
+    report = clock.finish("a")
+    assert report.sim_tpot_host_ms == 0.0
+    assert report.sim_tpot_ms == pytest.approx(1e3 * sim.step([RequestWork(1, 8)]).total_s)
