@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -156,6 +157,16 @@ class EngineTarget:
     """An SGLang `Engine` in this process (its scheduler runs in a child process, as in a server)."""
 
     def __init__(self, **engine_args: Any) -> None:
+        import sys
+
+        from sglang_hyperaccel.platform import PLATFORM_NAME
+
+        # SGLang picks its platform when sglang is first imported, before any argument is read
+        # (`platform/selection.py`); an in-process engine selects it through the environment.
+        if "sglang" in sys.modules and os.environ.get("SGLANG_PLATFORM") != PLATFORM_NAME:
+            raise RuntimeError("import sglang after setting SGLANG_PLATFORM=hyperaccel to run an "
+                               "in-process hyperaccel engine")
+        os.environ["SGLANG_PLATFORM"] = PLATFORM_NAME
         import sglang
 
         self.engine = sglang.Engine(**engine_args)
