@@ -26,9 +26,10 @@ class SchedulerChipStats:
     Queues, sampled each loop pass: `in_system_now` requests arrived and not finished (arrived but
     held, waiting, chunked, running); `in_system_ms_integral` the integral of that count over chip
     time (request x ms), counting a held request from its declared arrival; `passes` loop passes.
-    KV: `kv_tokens_capacity` the pool's token slots, `kv_tokens_used` those not free now (running
-    requests and the prefix cache), `kv_tokens_peak` the most seen since the latest trace began
-    (or the server started). `retracted` requests preempted to free KV (they re-queue).
+    KV: `kv_tokens_capacity` the pool's token slots, `kv_tokens_used` those held by requests now
+    (not free, and not the prefix cache's unlocked tokens, which eviction frees), `kv_tokens_peak`
+    the most seen since the latest trace began (or the server started). `retracted` requests
+    preempted to free KV (they re-queue).
     Prefix cache (None without the counted radix cache): `radix_lookups`, `radix_hits` (lookups
     that matched), `radix_hit_tokens`.
     Virtual time: `held_now` requests waiting for the clock to reach their arrival, `active_traces`

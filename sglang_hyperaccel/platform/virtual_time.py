@@ -163,6 +163,9 @@ def _sample(scheduler: Any, clock: ChipClock) -> None:
     allocator = getattr(scheduler, "token_to_kv_pool_allocator", None)
     capacity = int(getattr(allocator, "size", 0) or 0)
     used = capacity - int(allocator.available_size()) if capacity else 0
+    cache = getattr(scheduler, "tree_cache", None)
+    if used and cache is not None:  # the prefix cache's unlocked tokens are free to evict: not in use
+        used -= int(cache.evictable_size())
     _state.recorder.sample(clock.now_s, _in_system(scheduler), used, capacity)
 
 
