@@ -115,3 +115,15 @@ def test_a_bad_trace_names_its_line(tmp_path):
     path.write_text("arrived_at,num_prefill_tokens,num_decode_tokens\n0,10,2\n1,ten,2\n")
     done = _replay(str(path), timeout=120)
     assert done.returncode == 2 and "bad.csv line 3" in done.stderr
+
+
+def test_shared_system_prompts_hit_the_radix_cache(server, tmp_path):
+    """Three system prompts of 512 tokens over 12 spaced-out requests: every request after the first
+    of its group finds exactly its 512-token prefix in the cache (hit rate 9 x 512 / 12 x 576)."""
+    out = tmp_path / "p.jsonl"
+    summary = _json(_replay("--url", server.url, "--qps", "0.05", "--num-requests", "12", "--input-len", "64",
+                            "--output-len", "4", "--prefix-groups", "3", "--prefix-len", "512", "--json",
+                            "--out", str(out)))
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["sim_cached_tokens"] for r in rows] == [0, 0, 0] + [512] * 9
+    assert summary["prefix_hit_rate"] == pytest.approx(9 * 512 / (12 * 576))
