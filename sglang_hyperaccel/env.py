@@ -182,3 +182,14 @@ def host_overhead_mode() -> str:
 def host_name() -> str | None:
     """The host spec to charge (None: the simulator's default host)."""
     return os.environ.get(HOST, "").strip() or None
+
+
+# `0` keeps `import torch` from registering the device in this environment (the `torch.backends`
+# entry point, `device.autoload`); PyTorch's TORCH_DEVICE_BACKEND_AUTOLOAD=0 turns off every
+# backend's. The platform plugin still registers the device in the server's processes.
+AUTOLOAD = "SGLANG_HYPERACCEL_AUTOLOAD"
+
+
+def autoload_enabled() -> bool:
+    """Whether the `torch.backends` entry point registers the device at `import torch`."""
+    return os.environ.get(AUTOLOAD, "1").strip() != "0"

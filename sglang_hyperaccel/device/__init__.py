@@ -2,13 +2,15 @@
 
 Native (`native._C`, built from `csrc/`): a counted allocator of host memory that raises
 `torch.OutOfMemoryError` at the chip's capacity, a device guard (synchronous streams and events),
-generators and the PrivateUse1 hooks, and the kernels: structural ops natively, everything else
-run by the CPU kernel on zero-copy CPU aliases of the device memory.
+generators and the PrivateUse1 hooks (pinned host memory, profiler, serialization metadata,
+autocast), and the kernels: structural ops and attention natively, everything else run by the CPU
+kernel on zero-copy CPU aliases of the device memory. docs/device.md says what is supported.
 
-Importing this package registers nothing; the plugin decides when:
+`import torch` registers the device (`autoload`, a `torch.backends` entry point; off with
+SGLANG_HYPERACCEL_AUTOLOAD=0 or PyTorch's TORCH_DEVICE_BACKEND_AUTOLOAD=0). Importing this package
+registers nothing by itself; `register()` is idempotent:
 
-    from sglang_hyperaccel.device import register
-    register()
+    import torch
     x = torch.ones(4, device="hyperaccel")      # counted against hyperaccel:0
     torch.hyperaccel.memory_allocated()          # 16
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from sglang_hyperaccel.names import DEVICE_TYPE
 
-__all__ = ["DEVICE_TYPE", "register"]
+__all__ = ["DEVICE_TYPE", "autoload", "register"]
 
 _registered = False
 
@@ -26,8 +28,9 @@ def register() -> None:
     """Make `hyperaccel` a PyTorch device in this process; later calls do nothing.
 
     Loads the native backend, sizes `env.device_count()` chips of the emulated chip's memory each,
-    renames PrivateUse1 to `hyperaccel`, installs `torch.hyperaccel` (see `module.py`) and the
-    generated `Tensor.hyperaccel()` / `Tensor.is_hyperaccel` methods.
+    renames PrivateUse1 to `hyperaccel`, installs `torch.hyperaccel` (see `module.py`), the
+    generated `Tensor.hyperaccel()` / `Tensor.is_hyperaccel` methods and, when Dynamo loads, the
+    torch.compile device interface (`compile.py`). Raises for an unknown chip or memory size.
     """
     global _registered
     if _registered:
@@ -37,7 +40,7 @@ def register() -> None:
     from sglang_hyperaccel import env
     from sglang_hyperaccel.chip import emulated_chip
 
-    from . import module
+    from . import compile, module
     from .native import _C
 
     chip = emulated_chip()
@@ -49,4 +52,28 @@ def register() -> None:
     if not hasattr(torch.Tensor, f"is_{DEVICE_TYPE}"):
         torch.utils.generate_methods_for_privateuse1_backend(for_storage=True)
     module._set_chip_name(chip.name)
+    compile.install()
     _registered = True
+
+
+def autoload() -> None:
+    """`register()` for a `torch.backends` entry point (run at the end of `import torch`); never raises.
+
+    An exception here would make `import torch` itself fail in every process of the environment,
+    so a chip misconfigured through SGLANG_HYPERACCEL_* leaves the device unregistered (the explicit
+    `register()` of the platform plugin then reports it), and any other failure is a warning.
+    SGLANG_HYPERACCEL_AUTOLOAD=0 skips it.
+    """
+    from sglang_hyperaccel import env
+
+    if not env.autoload_enabled():
+        return
+    try:
+        register()
+    except (KeyError, ValueError):
+        return
+    except Exception as exc:  # noqa: BLE001 - see the docstring: import torch must survive
+        import warnings
+
+        warnings.warn(f"the {DEVICE_TYPE} device was not registered at torch import: {exc!r}",
+                      RuntimeWarning, stacklevel=2)

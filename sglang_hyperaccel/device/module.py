@@ -20,6 +20,19 @@ from sglang_hyperaccel.names import DEVICE_TYPE
 
 from .native import _C
 
+# Inductor looks these up on the device module; compile.py builds them on first use.
+_INDUCTOR_CODEGENS = frozenset(
+    {"Scheduling", "PythonWrapperCodegen", "CppWrapperCodegen", "WrapperFxCodegen"})
+
+
+def __getattr__(name: str) -> Any:
+    """Inductor's code generators for the chip, imported lazily (torch._inductor is heavy)."""
+    if name in _INDUCTOR_CODEGENS:
+        from .compile import inductor_codegen
+
+        return inductor_codegen(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 _chip_name = "lpu"
 
 DeviceLike = torch.device | str | int | None
@@ -179,6 +192,22 @@ def mem_get_info(device: DeviceLike = None) -> tuple[int, int]:
 
 def empty_cache() -> None:
     """Nothing is cached; present because SGLang calls it."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Autocast: what `torch.autocast("hyperaccel")` asks of the device module. The chip multiplies in
+# FP16 and BF16 (FP32 accumulation); the per-op policy is registered natively (csrc/autocast.cpp).
+# ---------------------------------------------------------------------------------------------
+
+
+def get_amp_supported_dtype() -> list[torch.dtype]:
+    """The autocast dtypes of the chip: float16 and bfloat16."""
+    return [torch.float16, torch.bfloat16]
+
+
+def is_bf16_supported(including_emulation: bool = True) -> bool:
+    """True: the chip computes in bfloat16."""
+    return True
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,12 +9,13 @@ D = "hyperaccel"
 
 
 def test_import_does_not_register(python) -> None:
-    """Importing the package leaves PrivateUse1 unnamed; register() names it."""
+    """Without autoload, importing the package leaves PrivateUse1 unnamed; register() names it."""
     result = python(
         "import torch, sglang_hyperaccel.device as d\n"
         "print(torch._C._get_privateuse1_backend_name(), hasattr(torch, 'hyperaccel'))\n"
         "d.register(); d.register()\n"
-        "print(torch._C._get_privateuse1_backend_name(), hasattr(torch, 'hyperaccel'))\n"
+        "print(torch._C._get_privateuse1_backend_name(), hasattr(torch, 'hyperaccel'))\n",
+        env={"SGLANG_HYPERACCEL_AUTOLOAD": "0"},
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["privateuseone", "False", "hyperaccel", "True"]

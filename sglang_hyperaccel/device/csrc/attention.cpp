@@ -1,9 +1,12 @@
 // The chip's paged decode attention: one query token per request against that request's keys and
 // values, read where they sit in the paged KV pool (no gathered copy). The SGLang attention backend
-// calls it for decode batches (`platform/attention.py`); prefill and extend stay on SDPA.
+// calls it for decode batches (`platform/attention.py`); its dense sibling (dense_attention.cpp)
+// serves `scaled_dot_product_attention`, which prefill and extend use.
 //
 // The pool is host memory, so the kernel reads and writes the tensors' bytes directly. It works the
 // same on CPU tensors, which the tests use as the reference device.
+#include "dot.h"
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/util/BFloat16.h>
@@ -17,24 +20,6 @@
 
 namespace hyperaccel {
 namespace {
-
-// Eight independent partial sums: strict FP forbids the compiler from reassociating one running
-// sum, which would leave the loop a chain of dependent adds; these vectorize and pipeline.
-template <typename scalar_t>
-inline float dot(const float* a, const scalar_t* b, int64_t n) {
-  float part[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-  int64_t d = 0;
-  for (; d + 8 <= n; d += 8) {
-    for (int i = 0; i < 8; ++i) {
-      part[i] += a[d + i] * static_cast<float>(b[d + i]);
-    }
-  }
-  float total = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-  for (; d < n; ++d) {
-    total += a[d] * static_cast<float>(b[d]);
-  }
-  return total;
-}
 
 template <typename scalar_t, typename index_t>
 void decode_kernel(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,

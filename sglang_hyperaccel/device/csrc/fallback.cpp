@@ -136,6 +136,14 @@ void run_on_cpu(const c10::OperatorHandle& op, torch::jit::Stack* stack, Invoke&
 } // namespace
 
 void cpu_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
+  // The ops PyTorch implements only for CUDA (or MPS, cuDNN, sparse, nested, quantized) have no
+  // CPU kernel to run; say so instead of the dispatcher's "Could not run ... from the 'CPU'
+  // backend", which blames a device the user never asked for.
+  TORCH_CHECK_NOT_IMPLEMENTED(
+      op.hasComputedKernelForDispatchKey(c10::DispatchKey::CPU), "The operator '",
+      op.schema().operator_name(), "' is not currently implemented for the hyperaccel device: it has ",
+      "no hyperaccel kernel and no CPU kernel for hyperaccel's CPU fallback to run (PyTorch ",
+      "provides it only for other devices). See docs/device.md.");
   run_on_cpu(op, stack, [&](torch::jit::Stack* cpu_stack, size_t /*base*/) {
     op.redispatchBoxed(c10::DispatchKeySet(c10::DispatchKey::CPU), cpu_stack);
   });

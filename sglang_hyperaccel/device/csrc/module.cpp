@@ -3,6 +3,8 @@
 // initialisation.
 #include "hyperaccel.h"
 
+#include <torch/csrc/utils/pybind.h>
+
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -16,4 +18,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("index"), "Memory capacity of chip `index` in bytes.");
   m.def("_device_count", []() { return static_cast<int>(hyperaccel::device_count()); },
         "Number of chips.");
+  m.def("_tensor_format", &hyperaccel::tensor_format, py::arg("tensor"),
+        "Storage-format tag of a hyperaccel tensor (backend metadata; 0 = plain strided).");
+  m.def("_set_tensor_format", &hyperaccel::set_tensor_format, py::arg("tensor"), py::arg("format"),
+        "Set the storage-format tag (0 to 255); it survives torch.save/load.");
 }

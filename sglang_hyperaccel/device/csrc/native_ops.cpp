@@ -1,12 +1,10 @@
 // The native structural ops of the hyperaccel device: allocation (empty), views, resize, copies
-// between host buffers, set_ (storage swaps), record_stream, and the choice of the scaled
-// dot-product attention kernel. registration.cpp registers them; ops.h declares them.
+// between host buffers, set_ (storage swaps) and record_stream. registration.cpp registers them; ops.h declares them.
 #include "aliasing.h"
 #include "hyperaccel.h"
 #include "ops.h"
 
 #include <ATen/EmptyTensor.h>
-#include <ATen/ops/_fused_sdp_choice.h>
 #include <ATen/ops/_local_scalar_dense_native.h>
 #include <ATen/ops/_reshape_alias_native.h>
 #include <ATen/ops/as_strided_native.h>
@@ -118,19 +116,5 @@ at::Tensor& set_empty(at::Tensor& self) {
 
 // Work is synchronous, so memory is never in use by another stream.
 void record_stream(at::Tensor& /*self*/, c10::Stream /*stream*/) {}
-
-// Scaled dot-product attention picks its kernel as it would for the same tensors on CPU.
-int64_t fused_sdp_choice(const at::Tensor& query, const at::Tensor& key, const at::Tensor& value,
-                         const std::optional<at::Tensor>& attn_mask, double dropout_p,
-                         bool is_causal, std::optional<double> scale, bool enable_gqa) {
-  Call call(/*same_device=*/true);
-  std::optional<at::Tensor> mask;
-  if (attn_mask.has_value() && attn_mask->defined()) {
-    mask = on_chip(*attn_mask) ? call.to_cpu(*attn_mask, false) : *attn_mask;
-  }
-  return at::_fused_sdp_choice(call.to_cpu(query, false), call.to_cpu(key, false),
-                               call.to_cpu(value, false), mask, dropout_p, is_causal, scale,
-                               enable_gqa);
-}
 
 } // namespace hyperaccel

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <tuple>
 
 namespace hyperaccel {
 
@@ -57,8 +58,26 @@ at::Tensor& set_source_storage(at::Tensor& self, c10::Storage source);
 at::Tensor& set_source_tensor(at::Tensor& self, const at::Tensor& source);
 at::Tensor& set_empty(at::Tensor& self);
 void record_stream(at::Tensor& self, c10::Stream stream);
+
+// ---------------------------------------------------------------------------------------------
+// Scaled dot-product attention (sdpa.cpp) and the dense attention kernel (attention.cpp)
+// ---------------------------------------------------------------------------------------------
+
+// PrivateUse1's SDPA choice: the OVERRIDEABLE backend, or MATH for what the kernel cannot do.
 int64_t fused_sdp_choice(const at::Tensor& query, const at::Tensor& key, const at::Tensor& value,
                          const std::optional<at::Tensor>& attn_mask, double dropout_p,
                          bool is_causal, std::optional<double> scale, bool enable_gqa);
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, c10::SymInt, c10::SymInt, at::Tensor,
+           at::Tensor, at::Tensor>
+fused_attention_overrideable(const at::Tensor& query, const at::Tensor& key, const at::Tensor& value,
+                             const std::optional<at::Tensor>& attn_bias, double dropout_p,
+                             bool is_causal, bool return_debug_mask, std::optional<double> scale);
+void fused_attention_overrideable_backward(const c10::OperatorHandle& op, torch::jit::Stack* stack);
+// softmax(q k^T * scale + mask) v over [batch, heads, len, dim] tensors (GQA when key/value have
+// fewer heads), with the FP32 logsumexp per query row: (out [B, Hq, L, Ev], lse [B, Hq, L]).
+std::tuple<at::Tensor, at::Tensor> dense_attention(const at::Tensor& query, const at::Tensor& key,
+                                                   const at::Tensor& value,
+                                                   const std::optional<at::Tensor>& attn_mask,
+                                                   bool is_causal, std::optional<double> scale);
 
 } // namespace hyperaccel

@@ -1,7 +1,8 @@
 // Every dispatcher registration of the hyperaccel device, in the manner of PyTorch's OpenReg
 // (registrations apart from the kernels): the aten/PrivateUse1 kernel table (native ops, the typed
 // fast path, boxed fallback overrides), the Conjugate and Negative fallthroughs, the PrivateUse1
-// boxed fallback, and the PrivateUse1 kernel of the SDPA choice stub.
+// boxed fallback, and the PrivateUse1 kernel of the SDPA choice stub. The fused RNN cells register
+// in rnn.cpp and the autocast policy in autocast.cpp, beside their code.
 #include "fast_path.h"
 #include "ops.h"
 
@@ -27,6 +28,10 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   m.impl("set_.source_Tensor", set_source_tensor);
   m.impl("set_", set_empty);
   m.impl("record_stream", record_stream);
+  m.impl("_fused_sdp_choice", TORCH_FN(fused_sdp_choice));  // the op; the stub is registered below
+  m.impl("_scaled_dot_product_fused_attention_overrideable", TORCH_FN(fused_attention_overrideable));
+  m.impl("_scaled_dot_product_fused_attention_overrideable_backward",
+         torch::CppFunction::makeFromBoxedFunction<&fused_attention_overrideable_backward>());
   m.impl("convolution_overrideable",
          torch::CppFunction::makeFromBoxedFunction<&convolution_overrideable>());
   m.impl("convolution_backward_overrideable",

@@ -4,8 +4,9 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/GeneratorForPrivateuseone.h>
+#include <ATen/core/CachingHostAllocator.h>
 #include <ATen/detail/PrivateUse1HooksInterface.h>
-#include <c10/core/CPUAllocator.h>
+#include <c10/core/DeviceCapability.h>
 #include <c10/core/DeviceGuard.h>
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <c10/util/Exception.h>
@@ -163,6 +164,21 @@ struct ChipGuard final : public c10::impl::DeviceGuardImplInterface {
   DeviceIndex deviceCount() const noexcept override {
     return g_count.load();
   }
+  // Every dtype that can be allocated and copied: the kernels are CPU kernels on the same bytes.
+  // Left out: quantized dtypes (their tensors need a QuantizedPrivateUse1 backend) and the 1- to
+  // 7-bit placeholder integers, which have no copy kernel even on CPU.
+  c10::DeviceCapability getDeviceCapability(c10::Device d) const override {
+    resolved(d);
+    c10::DeviceCapability capability;
+    auto& types = capability.capability_data.supported_scalar_types;
+    types.has_QInt8 = types.has_QUInt8 = types.has_QInt32 = 0;
+    types.has_QUInt4x2 = types.has_QUInt2x4 = 0;
+    types.has_UInt1 = types.has_UInt2 = types.has_UInt3 = types.has_UInt4 = 0;
+    types.has_UInt5 = types.has_UInt6 = types.has_UInt7 = 0;
+    types.has_Int1 = types.has_Int2 = types.has_Int3 = types.has_Int4 = 0;
+    types.has_Int5 = types.has_Int6 = types.has_Int7 = 0;
+    return capability;
+  }
   void destroyEvent(void* event, const DeviceIndex /*device_index*/) const noexcept override {
     delete static_cast<Event*>(event);
   }
@@ -229,12 +245,13 @@ struct ChipHooks final : public at::PrivateUse1HooksInterface {
     }
     return exchangeDevice(device);
   }
-  bool isPinnedPtr(const void* /*data*/) const override {
-    return false;
+  // Pinned memory is what the host allocator (pinned.cpp) handed out, as OpenReg does; the
+  // chip's DMA would need it page-locked, the emulation only needs to know it is ours.
+  bool isPinnedPtr(const void* data) const override {
+    return is_pinned_ptr(data);
   }
-  // Device memory is host memory, so plain host memory is as good as pinned.
   c10::Allocator* getPinnedMemoryAllocator() const override {
-    return c10::GetCPUAllocator();
+    return at::getHostAllocator(kType);
   }
   c10::Device getDeviceFromPtr(void* /*data*/) const override {
     return c10::Device(kType, t_current);
@@ -284,10 +301,7 @@ DeviceIndex resolve_device(DeviceIndex index) {
   if (index < 0) {
     index = t_current;
   }
-  TORCH_CHECK(
-      index < g_count.load(),
-      "Invalid device index ", static_cast<int>(index), ": hyperaccel has ",
-      static_cast<int>(g_count.load()), " device(s)");
+  check_device_index(index);
   return index;
 }
 
@@ -300,8 +314,15 @@ DeviceIndex current_device() noexcept {
 }
 
 void set_device(DeviceIndex index) {
-  TORCH_CHECK(index >= 0, "Invalid device index ", static_cast<int>(index));
-  t_current = resolve_device(index);
+  check_device_index(index);
+  t_current = index;
+}
+
+// PyTorch's wording for a bad index (OpenReg's check_device_index), so callers match one message.
+void check_device_index(int64_t index) {
+  const int count = static_cast<int>(g_count.load());
+  TORCH_CHECK(index >= 0 && index < count, "The device index is out of range. It must be in [0, ",
+              count, "), but got ", index, ".");
 }
 
 
