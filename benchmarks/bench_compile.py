@@ -6,8 +6,9 @@ one token, no cache): the whole forward with Inductor and with `aot_eager` (Dyna
 code generation), and one decoder layer's RMSNorm + gated MLP with Inductor. Eager runs op by op
 (the device's kernels and its CPU fallback); Inductor fuses elementwise and reduction ops into
 C++ kernels that run on the device memory directly (it is host memory) and leaves matmuls as
-device ops. Cases that do not compile are reported as such. Compile time is apart from the
-steady-state times.
+device ops. The same model on `cpu` (eager and Inductor) is the reference: what compiling buys
+where PyTorch's own back end runs. Cases that do not compile are reported as such. Compile time is
+apart from the steady-state times.
 
     python benchmarks/bench_compile.py [--repeats 20] [--model tiny]
 """
@@ -48,6 +49,7 @@ def main() -> None:
     register()
     path = ensure_demo_model(args.model)
     model = transformers.AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32)
+    cpu_model = transformers.AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32).eval()
     model = model.eval().to("hyperaccel")
     vocab = model.config.vocab_size
     shapes = {"prefill b=4 x 64": (4, 64), "decode-like b=8 x 1": (8, 1)}
@@ -68,6 +70,8 @@ def main() -> None:
         cases.append((f"model {name}", lambda ids: model(ids, use_cache=False).logits, "inductor", (ids,)))
         cases.append((f"model {name} (aot_eager)", lambda ids: model(ids, use_cache=False).logits,
                       "aot_eager", (ids,)))
+        cases.append((f"model {name} on cpu", lambda ids: cpu_model(ids, use_cache=False).logits,
+                      "inductor", (ids.cpu(),)))
         x = torch.randn(batch, length, hidden, generator=torch.Generator().manual_seed(1)).to("hyperaccel")
         cases.append((f"norm+MLP layer 0 {name}", norm_mlp, "inductor", (x,)))
     for name, fn, backend, inputs in cases:

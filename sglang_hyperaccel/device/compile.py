@@ -164,6 +164,33 @@ def _python_wrapper() -> type:
     return HyperaccelPythonWrapperCodegen
 
 
+@functools.cache
+def _kernels_are_cpp() -> None:
+    """Make Inductor's `get_current_backend()` answer the CPU's back end (`cpp`) for the chip.
+
+    Hook on PyTorch (2.14): `torch._inductor.utils.get_current_backend` answers
+    `config.cuda_backend` ("triton") for every device it does not know, and the kernel code
+    generators ask it which dtype rules and checks apply; with "triton" the C++ kernels lose the
+    dtypes of their variables (the embedding lookup failed with `expected var.dtype is not None`).
+    Replaced where it is looked up at call time for devices other than CUDA and XPU (`utils`,
+    `codegen.common`); remove when PyTorch asks the device's registered back end instead.
+    """
+    from torch._inductor import config, utils
+    from torch._inductor.codegen import common
+
+    original = utils.get_current_backend
+
+    def get_current_backend(device_type: str | None = None) -> str:
+        if device_type is None:
+            from torch._inductor.virtualized import V
+
+            device_type = V.graph.get_current_device_or_throw().type
+        return config.cpu_backend if device_type == DEVICE_TYPE else original(device_type)
+
+    utils.get_current_backend = get_current_backend
+    common.get_current_backend = get_current_backend
+
+
 def inductor_codegen(name: str) -> Any:
     """Inductor's CPU code generator `name` for the chip (looked up through `torch.hyperaccel`).
 
@@ -175,6 +202,7 @@ def inductor_codegen(name: str) -> Any:
     from torch._inductor.codegen.cpu_device_op_overrides import CpuDeviceOpOverrides
 
     register_device_op_overrides(DEVICE_TYPE, CpuDeviceOpOverrides())
+    _kernels_are_cpp()
     # The scheduler re-indexes fused loops only for devices other than "cpu", assuming they use the
     # GPU (SIMD) loop grouping; the C++ kernels' grouping breaks it (TypeError in
     # _try_reindex_pointwise_for_reduction). An optimisation only, off for the whole process: the

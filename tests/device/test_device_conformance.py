@@ -270,6 +270,27 @@ def test_sdpa_routes_to_overrideable_and_matches_cpu(case: str) -> None:
     torch.testing.assert_close(out.cpu(), expected, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("layout", ["bhld", "blhd"])
+@pytest.mark.parametrize("length", [70, 3], ids=["tiled", "rows"])
+@pytest.mark.parametrize("v_dim", [8, 6])
+def test_sdpa_output_layout_is_the_one_compiled_graphs_expect(layout: str, length: int, v_dim: int) -> None:
+    """The kernel's output strides equal those of PyTorch's meta function for the op (the query's layout)."""
+    torch.manual_seed(4)
+
+    def make(dim: int) -> torch.Tensor:
+        if layout == "blhd":  # SGLang and transformers hand SDPA [B, L, H, D] tensors transposed
+            return torch.randn(2, length, 3, dim).transpose(1, 2)
+        return torch.randn(2, 3, length, dim)
+
+    q, k, v = make(8), make(8), make(v_dim)
+    op = torch.ops.aten._scaled_dot_product_fused_attention_overrideable
+    out = op(q.to(D), k.to(D), v.to(D))[0]
+    meta = op(q.to("meta"), k.to("meta"), v.to("meta"))[0]
+    assert out.stride() == meta.stride()
+    with torch.nn.attention.sdpa_kernel(SDPBackend.MATH):
+        torch.testing.assert_close(out.cpu(), F.scaled_dot_product_attention(q, k, v), atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_sdpa_half_precision_matches_cpu(dtype: torch.dtype) -> None:
     """The chip's attention in FP16/BF16 (FP32 inside) matches CPU's within half precision."""
@@ -348,6 +369,25 @@ def test_dynamo_device_interface_is_registered_when_dynamo_loads() -> None:
     assert interface.current_device() == torch.hyperaccel.current_device()
     assert interface.Worker.get_device_properties(0).total_memory == torch.hyperaccel.get_device_properties(
         0).total_memory
+
+
+def test_torch_compile_of_the_demo_model_matches_eager(demo_model) -> None:
+    """The demo model's whole forward (embedding gathers, SDPA, RMSNorm, MLP) compiles with Inductor on
+    the device, prefill and decode shapes, and its logits match eager on CPU."""
+    import transformers
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(demo_model, dtype=torch.float32).eval()
+    chip_model = transformers.AutoModelForCausalLM.from_pretrained(demo_model, dtype=torch.float32).eval().to(D)
+    compiled = torch.compile(lambda ids: chip_model(ids, use_cache=False).logits, dynamic=False)
+    torch._dynamo.reset()
+    for batch, length in ((2, 70), (3, 1)):
+        ids = torch.randint(0, model.config.vocab_size, (batch, length), generator=torch.Generator().manual_seed(5))
+        with torch.inference_mode():
+            expected = model(ids, use_cache=False).logits
+            out = compiled(ids.to(D))
+        assert out.device.type == D
+        torch.testing.assert_close(out.cpu(), expected, atol=1e-4, rtol=1e-4)
+    torch._dynamo.reset()
 
 
 def test_torch_compile_runs_inductor_cpp_kernels_on_the_device() -> None:

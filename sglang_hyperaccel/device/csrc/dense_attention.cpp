@@ -53,6 +53,7 @@ void row_kernel(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, c
   const scalar_t* q_ptr = q.const_data_ptr<scalar_t>();
   const scalar_t* k_ptr = k.const_data_ptr<scalar_t>();
   const scalar_t* v_ptr = v.const_data_ptr<scalar_t>();
+  const int64_t o_s0 = out.stride(0), o_s1 = out.stride(1), o_s2 = out.stride(2), o_s3 = out.stride(3);
   scalar_t* o_ptr = out.data_ptr<scalar_t>();
   float* lse_ptr = lse.data_ptr<float>();
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
@@ -102,10 +103,10 @@ void row_kernel(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, c
           }
         }
       }
-      scalar_t* op = o_ptr + row * v_dim;
+      scalar_t* op = o_ptr + b * o_s0 + h * o_s1 + i * o_s2;
       const float inv = total > 0.f ? 1.f / total : 0.f;
       for (int64_t d = 0; d < v_dim; ++d) {
-        op[d] = static_cast<scalar_t>(acc[d] * inv);
+        op[d * o_s3] = static_cast<scalar_t>(acc[d] * inv);
       }
       lse_ptr[row] = total > 0.f ? top + std::log(total) : kNegInf;
     }
@@ -178,6 +179,24 @@ void tiled_kernel(const at::Tensor& query, const at::Tensor& key, const at::Tens
   }
 }
 
+// The output in the query's memory layout, as PyTorch's meta function for the OVERRIDEABLE op
+// allocates it (`alloc_with_matching_layout`): compiled graphs assert these strides.
+at::Tensor like_query(const at::Tensor& query, c10::IntArrayRef shape) {
+  if (query.sizes() == shape) {
+    return at::empty_like(query);
+  }
+  std::vector<int64_t> order = {0, 1, 2, 3};
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return query.stride(a) > query.stride(b); });
+  std::vector<int64_t> strides(4);
+  int64_t stride = 1;
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    strides[*it] = stride;
+    stride *= shape[*it];
+  }
+  return at::empty_strided(shape, strides, query.options());
+}
+
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor> dense_attention(const at::Tensor& query, const at::Tensor& key,
@@ -197,7 +216,7 @@ std::tuple<at::Tensor, at::Tensor> dense_attention(const at::Tensor& query, cons
   const at::Tensor k = key.stride(3) == 1 ? key : key.contiguous();
   const at::Tensor v = value.stride(3) == 1 ? value : value.contiguous();
   const int64_t batch = q.size(0), heads = q.size(1), len_q = q.size(2), len_k = k.size(2);
-  at::Tensor out = at::empty({batch, heads, len_q, v.size(3)}, q.options());
+  at::Tensor out = like_query(query, {batch, heads, len_q, v.size(3)});
   at::Tensor lse = at::empty({batch, heads, len_q}, q.options().dtype(at::kFloat));
   const float softmax_scale = static_cast<float>(
       scale.has_value() ? *scale : 1.0 / std::sqrt(static_cast<double>(q.size(3))));
