@@ -81,6 +81,51 @@ def test_profiler_times_are_sane(python) -> None:
     assert "Exception in RecordFunction callback" not in result.stderr
 
 
+def test_torch_profiler_shows_chip_kernels_on_their_own_track(tmp_path) -> None:
+    """torch.profiler (Kineto) records the device's kernels and copies on a hyperaccel track, each inside
+    the aten op that launched it and counted as that op's device time."""
+    import json
+
+    from torch.profiler import ProfilerActivity, profile
+
+    x = torch.randn(96, 96).to(D)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.PrivateUse1]) as prof:
+        for _ in range(3):
+            y = F.scaled_dot_product_attention(*(x.view(1, 1, 96, 96),) * 3) @ x
+        y.cpu()
+    prof.export_chrome_trace(str(tmp_path / "trace.json"))
+    events = json.loads((tmp_path / "trace.json").read_text())["traceEvents"]
+    names = {e["args"]["name"] for e in events if e.get("ph") == "M" and e.get("name") == "process_name"}
+    assert "hyperaccel" in names
+    ops = [e for e in events if e.get("cat") == "cpu_op"]
+    kernels = [e for e in events if e.get("cat") == "kernel"]
+    copies = [e for e in events if e.get("cat") == "gpu_memcpy"]
+    assert sum(k["name"] == "aten::mm" for k in kernels) == 3
+    assert sum(k["name"] == "hyperaccel::dense_attention" for k in kernels) == 3
+    assert [c["name"] for c in copies] == ["Memcpy DtoH"]
+    for kernel in kernels + copies:  # same clock as the CPU ops: inside one op that launched it
+        assert any(op["ts"] <= kernel["ts"] and kernel["ts"] + kernel["dur"] <= op["ts"] + op["dur"]
+                   for op in ops), kernel
+    mm = [e for e in prof.events() if e.name == "aten::mm" and e.cpu_time_total > 0]
+    assert len(mm) == 3 and all(0 < e.device_time_total <= e.cpu_time_total for e in mm)
+
+
+def test_torch_profiler_defaults_include_the_chip_with_sane_cpu_times() -> None:
+    """torch.profiler.profile() with its default activities (which list the chip) gives CPU times within
+    the wall time, never negative, and device time on the device's matmul."""
+    import time
+
+    x = torch.randn(64, 64, device=D)
+    start = time.perf_counter()
+    assert torch.profiler.ProfilerActivity.PrivateUse1 in torch.profiler.supported_activities()
+    with torch.profiler.profile() as prof:
+        (x @ x).relu().sum().item()
+    wall_us = (time.perf_counter() - start) * 1e6
+    events = [e for e in prof.events() if e.cpu_time_total > 0]
+    assert events and all(e.time_range.start >= 0 and e.cpu_time_total <= wall_us for e in events)
+    assert any(e.name == "aten::mm" and e.device_time_total > 0 for e in prof.events())
+
+
 # ---------------------------------------------------------------------------------------------
 # Item 7: serialization metadata
 # ---------------------------------------------------------------------------------------------
@@ -377,11 +422,13 @@ def test_torch_compile_of_the_demo_model_matches_eager(demo_model) -> None:
     import transformers
 
     model = transformers.AutoModelForCausalLM.from_pretrained(demo_model, dtype=torch.float32).eval()
-    chip_model = transformers.AutoModelForCausalLM.from_pretrained(demo_model, dtype=torch.float32).eval().to(D)
+    chip_model = transformers.AutoModelForCausalLM.from_pretrained(demo_model, dtype=torch.float32)
+    chip_model = chip_model.eval().to(D)
     compiled = torch.compile(lambda ids: chip_model(ids, use_cache=False).logits, dynamic=False)
     torch._dynamo.reset()
     for batch, length in ((2, 70), (3, 1)):
-        ids = torch.randint(0, model.config.vocab_size, (batch, length), generator=torch.Generator().manual_seed(5))
+        ids = torch.randint(0, model.config.vocab_size, (batch, length),
+                            generator=torch.Generator().manual_seed(5))
         with torch.inference_mode():
             expected = model(ids, use_cache=False).logits
             out = compiled(ids.to(D))

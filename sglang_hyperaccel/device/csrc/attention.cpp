@@ -5,6 +5,7 @@
 //
 // The pool is host memory, so the kernel reads and writes the tensors' bytes directly. It works the
 // same on CPU tensors, which the tests use as the reference device.
+#include "kernel_log.h"
 #include "dot.h"
 
 #include <ATen/ATen.h>
@@ -90,6 +91,7 @@ void decode_kernel(const at::Tensor& q, const at::Tensor& k_cache, const at::Ten
 at::Tensor paged_decode_attention(const at::Tensor& q, const at::Tensor& k_cache,
                                   const at::Tensor& v_cache, const at::Tensor& kv_index,
                                   c10::IntArrayRef seq_lens, int64_t max_kv, double scale) {
+  const KernelSpan span("hyperaccel::paged_decode_attention");
   TORCH_CHECK(q.dim() == 3 && k_cache.dim() == 3 && v_cache.dim() == 3,
               "paged_decode_attention: q, k_cache and v_cache must be 3-D");
   TORCH_CHECK(q.stride(2) == 1 && k_cache.stride(2) == 1 && v_cache.stride(2) == 1,

@@ -7,6 +7,7 @@
 // 6 to 10 times slower than PyTorch's CPU flash kernel on long prompts; the tiles are not).
 // FP32 scores, softmax and accumulation in both; they work the same on CPU tensors, which the
 // tests use as the reference device.
+#include "kernel_log.h"
 #include "aliasing.h"
 #include "dot.h"
 #include "ops.h"
@@ -203,6 +204,7 @@ std::tuple<at::Tensor, at::Tensor> dense_attention(const at::Tensor& query, cons
                                                    const at::Tensor& value,
                                                    const std::optional<at::Tensor>& attn_mask,
                                                    bool is_causal, std::optional<double> scale) {
+  const KernelSpan span("hyperaccel::dense_attention");
   TORCH_CHECK(query.dim() == 4 && key.dim() == 4 && value.dim() == 4,
               "hyperaccel attention: query, key and value must be 4-D [batch, heads, len, dim]");
   TORCH_CHECK(key.scalar_type() == query.scalar_type() && value.scalar_type() == query.scalar_type(),

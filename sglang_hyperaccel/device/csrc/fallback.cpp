@@ -1,6 +1,7 @@
 // The boxed CPU fallback: any op without a hyperaccel kernel runs its CPU kernel on CPU aliases
 // of its device arguments (aliasing.h), with the results mapped back to device tensors. Also the
 // convolution "overrideable" ops, run as the generic convolution ops on those aliases.
+#include "kernel_log.h"
 #include "aliasing.h"
 #include "ops.h"
 
@@ -144,6 +145,7 @@ void cpu_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
       op.schema().operator_name(), "' is not currently implemented for the hyperaccel device: it has ",
       "no hyperaccel kernel and no CPU kernel for hyperaccel's CPU fallback to run (PyTorch ",
       "provides it only for other devices). See docs/device.md.");
+  const KernelSpan span(op.schema().name().c_str());
   run_on_cpu(op, stack, [&](torch::jit::Stack* cpu_stack, size_t /*base*/) {
     op.redispatchBoxed(c10::DispatchKeySet(c10::DispatchKey::CPU), cpu_stack);
   });
@@ -154,6 +156,7 @@ void cpu_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
 void convolution_overrideable(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
   static const c10::OperatorHandle target =
       c10::Dispatcher::singleton().findSchemaOrThrow("aten::convolution", "");
+  const KernelSpan span("aten::convolution");
   run_on_cpu(op, stack, [](torch::jit::Stack* cpu_stack, size_t /*base*/) {
     target.callBoxed(cpu_stack);
   });
@@ -162,6 +165,7 @@ void convolution_overrideable(const c10::OperatorHandle& op, torch::jit::Stack* 
 void convolution_backward_overrideable(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
   static const c10::OperatorHandle target =
       c10::Dispatcher::singleton().findSchemaOrThrow("aten::convolution_backward", "");
+  const KernelSpan span("aten::convolution_backward");
   run_on_cpu(op, stack, [](torch::jit::Stack* cpu_stack, size_t base) {
     cpu_stack->insert(cpu_stack->begin() + static_cast<std::ptrdiff_t>(base) + 3,
                       c10::IValue());  // bias_sizes: None

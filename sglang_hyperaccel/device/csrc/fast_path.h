@@ -9,6 +9,7 @@
 #pragma once
 
 #include "aliasing.h"
+#include "kernel_log.h"
 
 #include <ATen/core/ATen_fwd.h>
 #include <ATen/core/IListRef.h>
@@ -116,6 +117,7 @@ struct Functional;
 template <class Op, class R, class... P>
 struct Functional<Op, R(P...)> {
   static R call(P... args) {
+    const KernelSpan span(Op::name);
     Call call(/*same_device=*/true);
     auto result = Op::redispatch(kCpuKeys, ToCpu<P>::run(call, std::forward<P>(args))...);
     call.sync_written();
@@ -130,6 +132,7 @@ struct InPlace;
 template <class Op, class... P>
 struct InPlace<Op, at::Tensor&(at::Tensor&, P...)> {
   static at::Tensor& call(at::Tensor& self, P... args) {
+    const KernelSpan span(Op::name);
     Call call(/*same_device=*/true);
     Op::redispatch(kCpuKeys, ToCpu<at::Tensor&>::run(call, self),
                    ToCpu<P>::run(call, std::forward<P>(args))...);

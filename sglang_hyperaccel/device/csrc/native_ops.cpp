@@ -1,5 +1,6 @@
 // The native structural ops of the hyperaccel device: allocation (empty), views, resize, copies
 // between host buffers, set_ (storage swaps) and record_stream. registration.cpp registers them; ops.h declares them.
+#include "kernel_log.h"
 #include "aliasing.h"
 #include "hyperaccel.h"
 #include "ops.h"
@@ -72,6 +73,8 @@ const at::Tensor& resize_(const at::Tensor& self, c10::SymIntArrayRef size,
 // cpu <-> hyperaccel and hyperaccel <-> hyperaccel: a real copy between host buffers, done by
 // the CPU copy kernel (dtype conversion, strides, threads) on aliases of both ends.
 at::Tensor copy_from(const at::Tensor& self, const at::Tensor& dst, bool non_blocking) {
+  const char* name = !on_chip(self) ? "Memcpy HtoD" : on_chip(dst) ? "Memcpy DtoD" : "Memcpy DtoH";
+  const KernelSpan span(name, KernelKind::kMemcpy, (on_chip(dst) ? dst : self).device().index());
   Call call(/*same_device=*/false);
   const at::Tensor src = on_chip(self) ? call.to_cpu(self, false) : self;
   at::Tensor target = on_chip(dst) ? call.to_cpu(dst, true) : dst;
