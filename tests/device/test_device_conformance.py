@@ -126,6 +126,28 @@ def test_torch_profiler_defaults_include_the_chip_with_sane_cpu_times() -> None:
     assert any(e.name == "aten::mm" and e.device_time_total > 0 for e in prof.events())
 
 
+def test_device_survives_fork_with_a_private_copy(python) -> None:
+    """Unlike CUDA (and OpenReg, which copies its rules), a forked child uses the device: it sees the
+    parent's tensors as a private copy-on-write copy with its own memory accounting."""
+    code = (
+        "import os, torch\n"
+        "x = torch.arange(4.0, device='hyperaccel')\n"
+        "before = torch.hyperaccel.memory_allocated()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    y = x * 2\n"
+        "    ok = y.cpu().tolist() == [0.0, 2.0, 4.0, 6.0]\n"
+        "    ok = ok and torch.hyperaccel.memory_allocated() == before + 16\n"
+        "    x.add_(100)\n"
+        "    os._exit(0 if ok else 1)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "print(os.WEXITSTATUS(status), x.cpu().tolist(), torch.hyperaccel.memory_allocated() == before)\n"
+    )
+    out = python(code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "0 [0.0, 1.0, 2.0, 3.0] True"
+
+
 # ---------------------------------------------------------------------------------------------
 # Item 7: serialization metadata
 # ---------------------------------------------------------------------------------------------
