@@ -193,3 +193,23 @@ AUTOLOAD = "SGLANG_HYPERACCEL_AUTOLOAD"
 def autoload_enabled() -> bool:
     """Whether the `torch.backends` entry point registers the device at `import torch`."""
     return os.environ.get(AUTOLOAD, "1").strip() != "0"
+
+
+# What one request may ask of a server (`platform/request_limits.py`): comma-separated `key=value`
+# pairs overriding the defaults, e.g. `n=16,top_logprobs=5,new_tokens=2048,queued=256`.
+LIMITS = "SGLANG_HYPERACCEL_LIMITS"
+
+
+def limits_text() -> str:
+    """The raw SGLANG_HYPERACCEL_LIMITS overrides ('' when unset)."""
+    return os.environ.get(LIMITS, "").strip()
+
+
+# Test aid for fault isolation (`platform/fault_isolation.py`): the forward raises for any batch
+# holding a request whose rid contains this text.
+INJECT_FAULT = "SGLANG_HYPERACCEL_INJECT_FAULT"
+
+
+def inject_fault_marker() -> str | None:
+    """The rid text that makes a forward raise, or None (the normal case)."""
+    return os.environ.get(INJECT_FAULT, "") or None

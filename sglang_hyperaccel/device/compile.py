@@ -16,16 +16,14 @@ interface at once if Dynamo is already loaded, otherwise the moment Python impor
 from __future__ import annotations
 
 import functools
-import importlib.abc
-import importlib.machinery
 import os
-import sys
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import torch
 
+from sglang_hyperaccel.after_import import after_import
 from sglang_hyperaccel.names import DEVICE_TYPE
 
 _TARGET = "torch._dynamo.device_interface"
@@ -110,32 +108,9 @@ def _register(device_interface: ModuleType) -> None:
     device_interface.register_interface_for_device(DEVICE_TYPE, _interface())
 
 
-class _AfterImport(importlib.abc.MetaPathFinder):
-    """Registers the interface right after Python has executed Dynamo's device_interface module."""
-
-    def find_spec(self, name: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
-        if name != _TARGET:
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is None or spec.loader is None:
-            return spec
-        exec_module = spec.loader.exec_module
-
-        def exec_then_register(mod: ModuleType) -> None:
-            exec_module(mod)
-            _register(mod)
-
-        spec.loader.exec_module = exec_then_register  # type: ignore[method-assign]
-        return spec
-
-
 def install() -> None:
     """Register the chip's Dynamo device interface now or when Dynamo is imported; once."""
-    if _TARGET in sys.modules:
-        _register(sys.modules[_TARGET])
-    elif not any(isinstance(finder, _AfterImport) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _AfterImport())
+    after_import(_TARGET, _register)
 
 
 @functools.cache

@@ -17,6 +17,7 @@ from sglang_hyperaccel.chip import emulated_chip
 from sglang_hyperaccel.names import META_KEY, WIRE_KEY
 from sglang_hyperaccel.platform import model_spec
 from sglang_hyperaccel.platform.clock import BatchShape, ChipClock, current_clock, set_current_clock
+from sglang_hyperaccel.platform.fault_isolation import maybe_inject
 from sglang_hyperaccel.platform.metrics import MetricsRecorder
 from sglang_hyperaccel.platform.model_shapes import spec_from_module
 from sglang_hyperaccel.platform.streamer import streamer_with_chip_time
@@ -105,6 +106,7 @@ def forward_around(original, runner, forward_batch, *args, **kwargs):
     """
     clock = None if runner.is_draft_worker else current_clock()
     shape = None if clock is None else BatchShape.from_forward_batch(forward_batch)
+    maybe_inject(forward_batch)  # test aid, off unless SGLANG_HYPERACCEL_INJECT_FAULT is set
     if env.is_timing():
         result = _timed_output()
     else:

@@ -16,6 +16,7 @@ from typing import Any
 import psutil
 
 from sglang_hyperaccel.names import ATTENTION_BACKEND, RADIX_CACHE_BACKEND
+from sglang_hyperaccel.platform.request_limits import current_limits
 from sglang_hyperaccel.simulator import ModelSpec, SimulatorError, dtype_bytes_of
 
 logger = logging.getLogger(__name__)
@@ -145,6 +146,9 @@ def apply_defaults(server_args: Any) -> None:
             server_args.max_total_tokens = cap
             logger.info("hyperaccel: KV pool capped at %d tokens to fit host RAM", cap)
     grammar_defaults(server_args)
+    if server_args.max_queued_requests is None:
+        # SGLang's default is an unbounded queue; beyond this a request gets a 503 with Retry-After.
+        server_args.max_queued_requests = current_limits().max_queued
 
 
 def timing_defaults(server_args: Any) -> None:

@@ -141,10 +141,60 @@ PATCHES: tuple[Patch, ...] = (
         hook=f"{_HOOKS}.virtual_time:retract_after", hook_type="AFTER"),
     Patch(
         f"{_TOKENIZER}._validate_one_request", "HookRegistry BEFORE",
-        "refuse a malformed virtual-time field with a 400 before it reaches the scheduler (`arrivals.py`)",
-        "`obj.sampling_params` as a dict with `custom_params`",
-        "never: request validation the platform owns",
-        hook=f"{_HOOKS}.virtual_time:arrival_field_before", hook_type="BEFORE"),
+        "fields that reach tensor code or the scheduler unbounded end the scheduler or monopolise it "
+        "(prompt ids outside the vocabulary, `top_logprobs_num` above it, `top_k` >= 2**31, "
+        "`stop_token_ids` outside the vocabulary, inf temperature or logit bias, ...): refused with a "
+        "400 naming the field (`validation.py`, limits in `request_limits.py`)",
+        "`manager.model_config.vocab_size`; the sub-request's raw `sampling_params` dict, "
+        "`top_logprobs_num`, `token_ids_logprob`, `logprob_start_len`",
+        "SGLang bounds these fields itself", "sgl-project/sglang#31597, #35903",
+        hook=f"{_HOOKS}.validation:request_before", hook_type="BEFORE"),
+    Patch(
+        "sglang.srt.managers.io_struct.GenerateReqInput.normalize_batch_and_arguments",
+        "HookRegistry BEFORE",
+        "`n` and prompts per request are unbounded: one request with n=100000 starved every other "
+        "client; checked before SGLang expands the request into n copies (`validation.py`)",
+        "`GenerateReqInput.sampling_params/text/input_ids` before normalisation",
+        "SGLang bounds `n` and batch size", "-",
+        hook=f"{_HOOKS}.validation:batch_before", hook_type="BEFORE"),
+    Patch(
+        "sglang.srt.managers.io_struct.EmbeddingReqInput.normalize_batch_and_arguments",
+        "HookRegistry BEFORE",
+        "a `sampling_params` list shorter than the batch (or not of objects) raises IndexError/TypeError "
+        "inside SGLang: a 500 on /encode and /classify (`validation.py`)",
+        "`EmbeddingReqInput.sampling_params/text/input_ids` before normalisation",
+        "SGLang validates the list", "-",
+        hook=f"{_HOOKS}.validation:embedding_batch_before", hook_type="BEFORE"),
+    Patch(
+        f"{_SCHEDULER}.run_batch", "HookRegistry AROUND",
+        "an exception in one batch's forward SIGQUITs the server and loses every client's requests; "
+        "it now aborts that batch's requests (500 naming the error) and the scheduler serves on "
+        "(`fault_isolation.py`; one rank only)",
+        "`batch.reqs/forward_mode/return_logprob`, `FINISH_ABORT`, `scheduler.chunked_req`, "
+        "`batch_result_processor._handle_sampling_mask_abort`, `output_streamer.stream_output`, `tp_size`",
+        "SGLang isolates per-batch failures in its scheduler loop", "-",
+        hook=f"{_HOOKS}.fault_isolation:run_batch_around", hook_type="AROUND"),
+    Patch(
+        f"{_SCHEDULER}.process_batch_result", "HookRegistry AROUND",
+        "skip the result processing of a batch whose requests `run_batch_around` aborted",
+        "the call order `run_batch` then `process_batch_result(batch, result)` in the event loop",
+        "with the `run_batch` hook", "-",
+        hook=f"{_HOOKS}.fault_isolation:process_batch_result_around", hook_type="AROUND"),
+    Patch(
+        "FastAPI app of `sglang.srt.entrypoints.http_server`",
+        "`app.add_middleware(InputErrorsAre400)`, `app.add_middleware(RetryAfter)` in `install()`",
+        "several routes let a `ValueError` (SGLang's input-error convention) escape as a 500; a full "
+        "queue answers 503 without `Retry-After` (`http_edge.py`)",
+        "the module-level `app`, imported by the HTTP process before `load_plugins()`",
+        "SGLang maps `ValueError` to 400 on every route and sends `Retry-After` with its 503s", "-"),
+    Patch(
+        "sglang.srt.entrypoints.openai.serving_tokenize.OpenAIServingDetokenize._handle_non_streaming_request",
+        "HookRegistry BEFORE",
+        "token ids outside the vocabulary overflow in the tokenizer's decode (a 500); refused with a "
+        "400 (`http_edge.py`)",
+        "`serving.tokenizer_manager.model_config.vocab_size`, `request.tokens`",
+        "SGLang range-checks detokenize input", "-",
+        hook=f"{_HOOKS}.http_edge:detokenize_before", hook_type="BEFORE"),
     Patch(
         f"{_SCHEDULER}.get_output_streamer_class", "HookRegistry AFTER",
         "return a subclass that sends chip-time reports as `customized_info` (`streamer.py`)",
@@ -182,11 +232,10 @@ PATCHES: tuple[Patch, ...] = (
         hook=f"{_HOOKS}.token_sync:token_ids_around", hook_type="AROUND"),
     Patch(
         f"{_TOKENIZER}._validate_one_request", "HookRegistry BEFORE",
-        "prompt `input_ids` outside the vocabulary are not checked and end the scheduler at the embedding; "
-        "refused with a 400 (`validation.py`)",
-        "`manager.model_config.vocab_size`",
-        "SGLang range-checks `input_ids` as it does `token_ids_logprob`", "sgl-project/sglang#31597, #35903",
-        hook=f"{_HOOKS}.validation:input_ids_before", hook_type="BEFORE"),
+        "refuse a malformed virtual-time field with a 400 before it reaches the scheduler (`arrivals.py`)",
+        "`obj.sampling_params` as a dict with `custom_params`",
+        "never: request validation the platform owns",
+        hook=f"{_HOOKS}.virtual_time:arrival_field_before", hook_type="BEFORE"),
     Patch(
         f"{_SOFTCAP}._softcap_logits", "HookRegistry AROUND",
         "the logits processor caps final logits (Gemma 2) with a Triton kernel on any device but NPU "
@@ -241,7 +290,7 @@ def install() -> None:
     _installed = True
     from sglang.srt.plugins.hook_registry import HookRegistry, HookType
 
-    from sglang_hyperaccel.platform import grammar, mla
+    from sglang_hyperaccel.platform import grammar, http_edge, mla
     from sglang_hyperaccel.radix_cache import register as register_radix_cache
 
     _register_attention_backend()
@@ -253,6 +302,7 @@ def install() -> None:
             HookRegistry.register(patch.target, function, HookType[patch.hook_type])
     register_radix_cache()
     grammar.install()
+    http_edge.install()
 
 
 def _register_attention_backend() -> None:

@@ -1,23 +1,161 @@
-"""Request checks SGLang leaves to the device.
+"""Request checks SGLang leaves to the device: every field that reaches tensor code or the scheduler
+unbounded is refused at the tokenizer with a 400 naming the field (`ValueError` there is SGLang's
+400), before the request can reach a batch.
 
-A prompt given as `input_ids` is not range-checked by SGLang 0.5.23 (`token_ids_logprob` is); an
-id outside the vocabulary reaches the embedding lookup, where CUDA raises a device-side assert and
-the chip an `IndexError`, and either ends the scheduler, so every other request dies with it.
+Why each rule exists (SGLang 0.5.23, found by fuzzing and reading; docs/reliability.md lists them):
+a `top_logprobs_num` above the vocabulary ends the scheduler in `topk`; `top_k` >= 2**31 ends it
+converting to int32; `stop_token_ids` outside the vocabulary end it in the min-new-tokens
+penalizer; prompt `input_ids` outside the vocabulary end it at the embedding (CUDA's device-side
+assert, the chip's IndexError); `n` and batch size are unbounded (one request with n=100000 starved
+every other client); `temperature` and `logit_bias` overflow float32 into inf/NaN logits; an invalid
+`stop_regex` is a 500. The limits of policy come from `request_limits.py`.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
+from sglang_hyperaccel.platform.request_limits import RequestLimits, current_limits
 
-def input_ids_before(manager: Any, obj: Any, input_ids: Any, *args: Any, **kwargs: Any) -> None:
-    """BEFORE `TokenizerManager._validate_one_request`: refuse out-of-vocabulary prompt ids (a 400)."""
-    if not input_ids:
+INT32_MAX = 2**31 - 1
+_GRAMMARS = ("json_schema", "regex", "ebnf", "structural_tag")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def batch_before(request: Any, *args: Any, **kwargs: Any) -> None:
+    """BEFORE `GenerateReqInput.normalize_batch_and_arguments`: `n` and prompts per request, checked
+    before SGLang expands the request into n copies per prompt."""
+    limits = current_limits()
+    params = [p for p in _as_list(request.sampling_params) if isinstance(p, dict)]
+    widest = 1
+    for p in params:
+        if "n" in p and p["n"] is None:
+            del p["n"]  # null is the default (1), as in OpenAI's API; SGLang's batch path compared it
+        n = p.get("n", 1)
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= limits.max_n:
+            raise ValueError(f"sampling_params.n = {n!r}: must be an integer in [1, {limits.max_n}] "
+                             f"(the server's limit, SGLANG_HYPERACCEL_LIMITS n=...)")
+        widest = max(widest, n)
+    prompts = 1
+    if isinstance(request.text, list):
+        prompts = len(request.text)
+    elif isinstance(request.input_ids, list) and request.input_ids and isinstance(request.input_ids[0], list):
+        prompts = len(request.input_ids)
+    if prompts * widest > limits.max_prompts:
+        raise ValueError(f"{prompts} prompts x n={widest} = {prompts * widest} sequences in one request: "
+                         f"at most {limits.max_prompts} (SGLANG_HYPERACCEL_LIMITS prompts=...)")
+    return None
+
+
+def embedding_batch_before(request: Any, *args: Any, **kwargs: Any) -> None:
+    """BEFORE `EmbeddingReqInput.normalize_batch_and_arguments`: a `sampling_params` list shorter than
+    the batch, or not of objects, raised IndexError/TypeError inside SGLang (a 500 on /encode)."""
+    params = request.sampling_params
+    if not isinstance(params, list):
         return None
+    prompts = next((len(x) for x in (request.text, request.input_ids) if isinstance(x, list)), 1)
+    ids = request.input_ids
+    if isinstance(ids, list) and ids and not isinstance(ids[0], list):
+        prompts = 1
+    if len(params) < prompts or not all(isinstance(p, dict) for p in params):
+        raise ValueError(f"sampling_params: one object per prompt expected ({prompts}), got {params!r:.200}")
+    return None
+
+
+def request_before(manager: Any, obj: Any, input_ids: Any, *args: Any, **kwargs: Any) -> None:
+    """BEFORE `TokenizerManager._validate_one_request`: one (sub-)request with its prompt ids."""
     vocab_size = manager.model_config.vocab_size
+    _check_prompt(obj, input_ids, vocab_size)
+    if not hasattr(obj, "sampling_params"):
+        return None  # an embedding request: no sampling, no logprobs
+    limits = current_limits()
+    _check_logprobs(obj, vocab_size, limits)
+    if isinstance(obj.sampling_params, dict):
+        _check_sampling(obj.sampling_params, vocab_size, limits)
+    return None
+
+
+def _check_prompt(obj: Any, input_ids: Any, vocab_size: int) -> None:
+    if input_ids is None or getattr(obj, "input_embeds", None) is not None:
+        return
+    if len(input_ids) == 0:
+        raise ValueError("the prompt is empty (0 tokens): send at least one token")
     low, high = min(input_ids), max(input_ids)
     if low < 0 or high >= vocab_size:
         bad = low if low < 0 else high
         raise ValueError(f"input_ids contains out-of-vocabulary token id {bad}; "
                          f"valid range is [0, {vocab_size}).")
-    return None
+
+
+def _check_logprobs(obj: Any, vocab_size: int, limits: RequestLimits) -> None:
+    top = getattr(obj, "top_logprobs_num", None)
+    if _number(top):
+        most = min(limits.max_top_logprobs, vocab_size)
+        if not 0 <= top <= most:
+            raise ValueError(f"top_logprobs_num = {top}: must be in [0, {most}] "
+                             f"(SGLANG_HYPERACCEL_LIMITS top_logprobs=...)")
+    ids = getattr(obj, "token_ids_logprob", None)
+    if isinstance(ids, list) and len(ids) > limits.max_token_ids_logprob:
+        raise ValueError(f"token_ids_logprob has {len(ids)} entries: at most "
+                         f"{limits.max_token_ids_logprob} (SGLANG_HYPERACCEL_LIMITS token_ids_logprob=...)")
+    start = getattr(obj, "logprob_start_len", None)
+    if _number(start) and start < -1:
+        raise ValueError(f"logprob_start_len = {start}: must be -1 (output only) or a prompt position >= 0")
+
+
+def _check_sampling(params: dict[str, Any], vocab_size: int, limits: RequestLimits) -> None:
+    new_tokens = params.get("max_new_tokens")
+    if limits.max_new_tokens and _number(new_tokens) and new_tokens > limits.max_new_tokens:
+        raise ValueError(f"sampling_params.max_new_tokens = {new_tokens}: at most {limits.max_new_tokens} "
+                         f"(SGLANG_HYPERACCEL_LIMITS new_tokens=...)")
+    top_k = params.get("top_k")
+    if _number(top_k) and top_k > INT32_MAX:
+        raise ValueError(f"sampling_params.top_k = {top_k}: must be -1 (all tokens) or in [1, {INT32_MAX}]")
+    temperature = params.get("temperature")
+    if _number(temperature) and temperature > limits.max_temperature:
+        raise ValueError(f"sampling_params.temperature = {temperature}: at most {limits.max_temperature}")
+    _check_stops(params, vocab_size, limits)
+    bias = params.get("logit_bias")
+    if isinstance(bias, dict):
+        for token, value in bias.items():
+            if _number(value) and not (math.isfinite(value) and abs(value) <= limits.max_abs_logit_bias):
+                raise ValueError(f"sampling_params.logit_bias[{token!r}] = {value}: must be finite, within "
+                                 f"+-{limits.max_abs_logit_bias}")
+    for name in _GRAMMARS:
+        grammar = params.get(name)
+        size = len(grammar.encode()) if isinstance(grammar, str) else len(str(grammar)) if grammar else 0
+        if size > limits.max_grammar_bytes:
+            raise ValueError(f"sampling_params.{name} is {size} bytes: at most {limits.max_grammar_bytes} "
+                             f"(SGLANG_HYPERACCEL_LIMITS grammar_bytes=...)")
+
+
+def _check_stops(params: dict[str, Any], vocab_size: int, limits: RequestLimits) -> None:
+    stop_ids = params.get("stop_token_ids")
+    if isinstance(stop_ids, (list, tuple, set)):
+        if len(stop_ids) > limits.max_stop_token_ids:
+            raise ValueError(f"sampling_params.stop_token_ids has {len(stop_ids)} ids: at most "
+                             f"{limits.max_stop_token_ids}")
+        for token in stop_ids:
+            if _number(token) and not 0 <= token < vocab_size:
+                raise ValueError(f"sampling_params.stop_token_ids contains {token}: token ids are in "
+                                 f"[0, {vocab_size})")
+    for text in _as_list(params.get("stop")):
+        if isinstance(text, str) and len(text) > limits.max_stop_chars:
+            raise ValueError(f"sampling_params.stop has a {len(text)}-character string: at most "
+                             f"{limits.max_stop_chars} (SGLANG_HYPERACCEL_LIMITS stop_chars=...)")
+    for pattern in _as_list(params.get("stop_regex")):
+        if isinstance(pattern, str):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"sampling_params.stop_regex {pattern!r} is not a valid regular "
+                                 f"expression: {exc}") from None
