@@ -113,6 +113,15 @@ def install() -> None:
     after_import(_TARGET, _register)
 
 
+def compile_backend(graph: Any, example_inputs: Any, **kwargs: Any) -> Any:
+    """The Dynamo backend `hyperaccel` (entry point `torch_dynamo_backends`): Inductor, whose code
+    generators for the chip `inductor_codegen` provides. `torch.compile(backend="inductor")` is the
+    same; the name is the one PyTorch's reference backend gives its device's."""
+    from torch._inductor.compile_fx import compile_fx
+
+    return compile_fx(graph, example_inputs, **kwargs)
+
+
 @functools.cache
 def _python_wrapper() -> type:
     """Inductor's Python wrapper, calling the chip's C++ kernels as it calls the CPU's."""

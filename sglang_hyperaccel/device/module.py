@@ -259,6 +259,16 @@ def set_rng_state(new_state: torch.Tensor, device: DeviceLike = None) -> None:
     default_generator(device).set_state(new_state)
 
 
+def set_offset(offset: int, device: DeviceLike = None) -> None:
+    """Not supported: the chip's generator is a CPU Mersenne Twister, which has no Philox offset."""
+    raise RuntimeError(f"the {DEVICE_TYPE} generator (CPU Mersenne Twister) does not support set_offset")
+
+
+def get_offset(device: DeviceLike = None) -> int:
+    """Not supported (see `set_offset`)."""
+    raise RuntimeError(f"the {DEVICE_TYPE} generator (CPU Mersenne Twister) does not support get_offset")
+
+
 def get_rng_state_all() -> list[torch.Tensor]:
     """Every chip's default generator state."""
     return [get_rng_state(index) for index in range(device_count())]

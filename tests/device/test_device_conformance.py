@@ -427,6 +427,24 @@ def test_bad_chip_environment_leaves_import_torch_alive(python) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def test_dynamo_backend_is_named_after_the_device() -> None:
+    """`torch.compile(backend="hyperaccel")` (a `torch_dynamo_backends` entry point) compiles with Inductor."""
+    assert "hyperaccel" in torch._dynamo.list_backends()
+    x = torch.randn(4, 8, device=D)
+    torch._dynamo.reset()
+    out = torch.compile(lambda t: (t * 2).sin().sum(-1), backend="hyperaccel")(x)
+    torch.testing.assert_close(out.cpu(), (x.cpu() * 2).sin().sum(-1))
+    torch._dynamo.reset()
+
+
+def test_generator_offsets_are_refused_by_name() -> None:
+    """The chip's generator has no Philox offset; asking for one says so (as OpenReg's does)."""
+    with pytest.raises(RuntimeError, match="does not support set_offset"):
+        torch.hyperaccel.set_offset(123)
+    with pytest.raises(RuntimeError, match="does not support get_offset"):
+        torch.hyperaccel.get_offset()
+
+
 def test_dynamo_device_interface_is_registered_when_dynamo_loads() -> None:
     """Dynamo's get_interface_for_device("hyperaccel") answers from torch.hyperaccel."""
     from torch._dynamo.device_interface import get_interface_for_device
