@@ -257,8 +257,9 @@ def soak(urls: list[str], entry: str, pids: dict[str, int], seconds: float, user
 
 
 def _up(url: str) -> bool:
+    """Whether `url` answers (`/model_info`: `/health` would run a probe request, counted in the metrics)."""
     try:
-        return requests.get(f"{url}/health", timeout=10).status_code == 200
+        return requests.get(f"{url}/model_info", timeout=10).status_code == 200
     except requests.RequestException:
         return False
 

@@ -428,7 +428,7 @@ def test_bad_chip_environment_leaves_import_torch_alive(python) -> None:
 
 
 def test_dynamo_backend_is_named_after_the_device() -> None:
-    """`torch.compile(backend="hyperaccel")` (a `torch_dynamo_backends` entry point) compiles with Inductor."""
+    """`torch.compile(backend="hyperaccel")` (a Dynamo backend entry point) compiles with Inductor."""
     assert "hyperaccel" in torch._dynamo.list_backends()
     x = torch.randn(4, 8, device=D)
     torch._dynamo.reset()
