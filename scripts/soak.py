@@ -6,7 +6,8 @@ mixed streaming and non-streaming, constrained (JSON schema, regex) and free gen
 
 Reports: requests and failures (non-streaming failures are lost requests; a stream cut by a killed
 replica must end with an error event, not silently), the RSS slope of every server process after
-warm-up (MiB per minute, least squares over samples every 5 s), and the chip-time metrics against
+warm-up (a third of the run, at most 3 min: until the prefix cache fills the KV pool; MiB per
+minute, least squares over samples every 5 s), and the chip-time metrics against
 what clients received: the servers' request count and summed chip-time latency
 (`sglang_hyperaccel:sim_e2e_seconds`) must equal the sums of the responses' `meta_info.hyperaccel`.
 Exit status 0 only when every check holds. The test suite runs it for a shorter time.
@@ -205,13 +206,16 @@ class SoakResult:
 
 
 def soak(urls: list[str], entry: str, pids: dict[str, int], seconds: float, users: int = USERS,
-         warmup_s: float = 30.0, kill: tuple[float, str, int] | None = None,
+         warmup_s: float | None = None, kill: tuple[float, str, int] | None = None,
          progress=print) -> SoakResult:
     """Run the load against `entry` for `seconds`; sample RSS of `pids` (label -> root pid, whose
-    process trees are the servers); `kill` = (at seconds, label, pid) SIGKILLs a process group."""
+    process trees are the servers) after `warmup_s` (default a third of the run, at most 3 min);
+    `kill` = (at seconds, label, pid) SIGKILLs a process group."""
     import gevent
     from locust.env import Environment
 
+    if warmup_s is None:  # until the prefix cache has filled the KV pool and eviction keeps it full
+        warmup_s = min(180.0, seconds / 3)
     tally = Tally()
     before = {url: (_metric(url, "sglang_hyperaccel:sim_e2e_seconds_count"),
                     _metric(url, "sglang_hyperaccel:sim_e2e_seconds_sum")) for url in urls}
