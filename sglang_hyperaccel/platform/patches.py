@@ -158,6 +158,13 @@ PATCHES: tuple[Patch, ...] = (
         "SGLang bounds `n` and batch size", "-",
         hook=f"{_HOOKS}.validation:batch_before", hook_type="BEFORE"),
     Patch(
+        "sglang.srt.managers.io_struct.GenerateReqInput.__getitem__", "HookRegistry AROUND",
+        "a per-prompt list field shorter than the batch raises IndexError inside SGLang (a 500, found by "
+        "fuzzing); a 400 naming the fields (`validation.py`)",
+        "`GenerateReqInput.__getitem__(i)` indexing its list fields; `batch_size`",
+        "SGLang checks per-prompt list lengths", "-",
+        hook=f"{_HOOKS}.validation:batch_item_around", hook_type="AROUND"),
+    Patch(
         "sglang.srt.managers.io_struct.EmbeddingReqInput.normalize_batch_and_arguments",
         "HookRegistry BEFORE",
         "a `sampling_params` list shorter than the batch (or not of objects) raises IndexError/TypeError "

@@ -56,6 +56,19 @@ def batch_before(request: Any, *args: Any, **kwargs: Any) -> None:
     return None
 
 
+def batch_item_around(original, request: Any, i: int, *args: Any, **kwargs: Any) -> Any:
+    """AROUND `GenerateReqInput.__getitem__`: a per-prompt list field (`lora_path`,
+    `custom_logit_processor`, `bootstrap_*`, `modalities`, ...) shorter than the batch raised
+    IndexError inside SGLang (a 500); it is a 400 naming the field."""
+    try:
+        return original(request, i, *args, **kwargs)
+    except IndexError:
+        short = sorted(name for name, value in vars(request).items()
+                       if isinstance(value, list) and len(value) <= i)
+        raise ValueError(f"per-prompt fields {', '.join(short) or '(unknown)'} have fewer entries than "
+                         f"the batch has sequences ({getattr(request, 'batch_size', '?')})") from None
+
+
 def embedding_batch_before(request: Any, *args: Any, **kwargs: Any) -> None:
     """BEFORE `EmbeddingReqInput.normalize_batch_and_arguments`: a `sampling_params` list shorter than
     the batch, or not of objects, raised IndexError/TypeError inside SGLang (a 500 on /encode)."""

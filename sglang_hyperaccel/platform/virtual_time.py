@@ -282,6 +282,7 @@ def internal_state_after(result, scheduler, *args, **kwargs):
     clock = current_clock()
     state = getattr(result, "internal_state", None)
     if clock is not None and isinstance(state, dict):
+        _sample(scheduler, clock)  # as of this query: an idle scheduler passes its loop no more
         state["hyperaccel"] = stats(clock).to_dict()
     return result
 
