@@ -16,23 +16,11 @@ apart from the steady-state times.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from collections.abc import Callable
 
 import torch
-
-
-def measure(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
-    """Median seconds of one call."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from bench_device import measure  # the benchmarks' shared timer (median of repeats after warm-up)
 
 
 def main() -> None:
@@ -86,8 +74,8 @@ def main() -> None:
                 continue
             compile_s = time.perf_counter() - start
             diff = (out - fn(*inputs)).abs().max().item()
-            eager_s = measure(lambda: fn(*inputs), args.repeats)
-            compiled_s = measure(lambda: compiled_fn(*inputs), args.repeats)
+            eager_s = measure(lambda: fn(*inputs), args.repeats).median_s
+            compiled_s = measure(lambda: compiled_fn(*inputs), args.repeats).median_s
         print(f"{name:<40}{eager_s * 1e3:>10.2f}{compiled_s * 1e3:>13.2f}{eager_s / compiled_s:>9.2f}x"
               f"{compile_s:>11.1f}{diff:>12.2e}")
         torch._dynamo.reset()
