@@ -186,15 +186,17 @@ class ChipClock:
             req = self._requests.get(rid)
             return None if req is None else req.report(self.chip, self.devices)
 
-    def finish(self, rid: str) -> ChipTimeReport | None:
-        """Final report of `rid`, forgetting it; listeners see it once."""
+    def finish(self, rid: str, counted: bool = True) -> ChipTimeReport | None:
+        """Final report of `rid`, forgetting it; listeners see it once, unless not `counted`
+        (SGLang's health probes: their chip time is charged, but they are not served requests)."""
         with self._lock:
             req = self._requests.pop(rid, None)
         if req is None:
             return None
         report = req.report(self.chip, self.devices)
-        for listener in self.listeners:
-            listener.on_finish(report)
+        if counted:
+            for listener in self.listeners:
+                listener.on_finish(report)
         return report
 
     def utilization(self) -> float:

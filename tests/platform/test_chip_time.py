@@ -70,6 +70,23 @@ def test_chip_time_metrics(server):
     assert _metric(server.url, "sglang_hyperaccel:chip_busy_seconds_total") > 0
 
 
+def test_health_probes_are_not_served_requests(server):
+    """`/health` runs a one-token probe on the chip (its steps are charged), but the chip-time
+    request metrics skip it, as SGLang's own request metrics do; a real request counts once."""
+    count = "sglang_hyperaccel:sim_e2e_seconds_count"
+    time.sleep(1)
+    requests_before = _metric(server.url, count)
+    steps_before = _metric(server.url, "sglang_hyperaccel:chip_steps_total")
+    for _ in range(3):
+        requests.get(f"{server.url}/health", timeout=60).raise_for_status()
+    time.sleep(1)
+    assert _metric(server.url, "sglang_hyperaccel:chip_steps_total") >= steps_before + 3
+    assert _metric(server.url, count) == requests_before
+    _run(server.url, _prompts(1, 20, seed=4)[0])
+    time.sleep(1)
+    assert _metric(server.url, count) == requests_before + 1
+
+
 @pytest.fixture(scope="module")
 def small_chip(start_server, tmp_path_factory) -> tuple[ServerProcess, str]:
     """A server whose chip memory holds about 7,000 KV tokens, writing a chip timeline.
