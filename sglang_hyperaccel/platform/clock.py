@@ -180,6 +180,11 @@ class ChipClock:
             listener.on_step(shape, step, start)
         return step
 
+    def tracked(self) -> int:
+        """Requests with chip-time stamps: arrived and not yet finished."""
+        with self._lock:
+            return len(self._requests)
+
     def report(self, rid: str) -> ChipTimeReport | None:
         """`rid`'s report so far, or None for a request the clock has not seen."""
         with self._lock:

@@ -139,6 +139,15 @@ def arrival_before(scheduler, recv_req, *args, **kwargs):
     return None
 
 
+def abort_output_after(result, scheduler, abort_req, req, *args, **kwargs):
+    """AFTER `Scheduler.send_abort_output`: the request ended without passing the output streamer
+    (refused by a full queue, timed out while waiting, rejected): the clock forgets it, uncounted."""
+    clock = current_clock()
+    if clock is not None and getattr(req, "rid", None):
+        clock.finish(req.rid, counted=False)
+    return result
+
+
 def output_streamer_class(result, scheduler, *args, **kwargs):
     """AFTER `Scheduler.get_output_streamer_class`: our subclass of whatever SGLang picked."""
     return streamer_with_chip_time(result)

@@ -1,4 +1,4 @@
-"""Every change this plugin makes to SGLang 0.5.23 (and the libraries it pins), as data.
+"""Every change this package makes to SGLang 0.5.23 (and the libraries it pins), as data.
 
 `PATCHES` is the ledger: one `Patch` record per change, with why, the internals it relies on, when
 to remove it and the upstream issue or pull request (GitHub `owner/repo#N`) where one exists.
@@ -116,6 +116,12 @@ PATCHES: tuple[Patch, ...] = (
         f"{_SCHEDULER}.handle_generate_request", "HookRegistry BEFORE",
         "stamp arrival on the chip clock for queue time and TTFT", "`recv_req.rid`",
         _CLOCK_CALLBACK, hook=f"{_HOOKS}.clock_hooks:arrival_before", hook_type="BEFORE"),
+    Patch(
+        f"{_SCHEDULER}.send_abort_output", "HookRegistry AFTER",
+        "a request the scheduler ends outside the output stream (queue full, timed out, rejected) "
+        "leaves the chip clock: its arrival stamp leaked otherwise, one per refused request; it is "
+        "not counted as served", "the method's `req` argument (`req.rid`)",
+        _CLOCK_CALLBACK, hook=f"{_HOOKS}.clock_hooks:abort_output_after", hook_type="AFTER"),
     Patch(
         f"{_SCHEDULER}.process_input_requests", "HookRegistry AROUND",
         "virtual time: hold requests carrying `custom_params[\"hyperaccel\"]` until the chip clock reaches "
@@ -284,6 +290,20 @@ PATCHES: tuple[Patch, ...] = (
         "`fork` in 0.5.23 tests `text_` before its queue ran, so its prefix commit is usually skipped",
         "`RuntimeEndpoint` request building", "the router accepts batched `/generate` and `fork` commits "
         "its prefix", "none found"),
+    Patch(
+        "PyTorch `torch._inductor.utils/codegen.common.get_current_backend`",
+        "replaced by a wrapper, in `device/compile.py`, when hyperaccel is first compiled for",
+        "it answers \"triton\" for any device that is not cpu, which breaks the embedding gather; the "
+        "chip's kernels are Inductor's C++ ones, so it answers `config.cpu_backend` for hyperaccel",
+        "the function's signature and both module attributes",
+        "Inductor asks the device's registered scheduling for its backend", "none found"),
+    Patch(
+        "PyTorch `torch._inductor.config.loop_reindexing_after_fusion`",
+        "set False for the process, in `device/compile.py`, when hyperaccel is first compiled for",
+        "the scheduler re-indexes fused loops for any non-cpu device assuming GPU loop grouping; with "
+        "C++ kernels that raises a TypeError (an optimisation only)",
+        "the setting's name and meaning",
+        "the re-indexing checks the device's scheduling instead of `device.type != 'cpu'`", "none found"),
 )
 
 _installed = False

@@ -22,7 +22,8 @@ class SchedulerChipStats:
 
     Clock: `now_ms` its reading; `busy_ms` the charged batches, `floor_ms` their bandwidth roofline,
     `idle_jump_ms` the idle time it skipped in `clock_jumps` jumps to a virtual-time arrival;
-    `steps` batches, `tokens` tokens they computed.
+    `steps` batches, `tokens` tokens they computed; `clock_requests_now` the requests it holds
+    chip-time stamps for (arrived, not yet finished: 0 when idle, or per-request state leaks).
     Queues, sampled each loop pass: `in_system_now` requests arrived and not finished (arrived but
     held, waiting, chunked, running); `in_system_ms_integral` the integral of that count over chip
     time (request x ms), counting a held request from its declared arrival; `passes` loop passes.
@@ -44,6 +45,7 @@ class SchedulerChipStats:
     clock_jumps: int
     steps: int
     tokens: int
+    clock_requests_now: int
     passes: int
     in_system_now: int
     in_system_ms_integral: float
@@ -99,10 +101,12 @@ class RunRecorder:
         """A request enters the scheduler `waited_s` after its declared arrival: it was in the system."""
         self.integral_ms += 1e3 * max(0.0, waited_s)
 
-    def sample(self, now_s: float, in_system: int, kv_used: int, kv_capacity: int) -> None:
-        """One loop pass's reading of the scheduler's queues and KV pool."""
+    def sample(self, now_s: float, in_system: int, kv_used: int, kv_capacity: int,
+               loop_pass: bool = True) -> None:
+        """A reading of the scheduler's queues and KV pool: one loop pass's, or (not `loop_pass`)
+        one taken when the stats are queried."""
         self.advance(now_s)
-        self.passes += 1
+        self.passes += loop_pass
         self.in_system = in_system
         self.kv_used, self.kv_capacity = kv_used, kv_capacity
         self.kv_peak = max(self.kv_peak, kv_used)

@@ -159,14 +159,14 @@ def _in_system(scheduler: Any) -> int:
     return len(seen)
 
 
-def _sample(scheduler: Any, clock: ChipClock) -> None:
+def _sample(scheduler: Any, clock: ChipClock, loop_pass: bool = True) -> None:
     allocator = getattr(scheduler, "token_to_kv_pool_allocator", None)
     capacity = int(getattr(allocator, "size", 0) or 0)
     used = capacity - int(allocator.available_size()) if capacity else 0
     cache = getattr(scheduler, "tree_cache", None)
     if used and cache is not None:  # the prefix cache's unlocked tokens are free to evict: not in use
         used -= int(cache.evictable_size())
-    _state.recorder.sample(clock.now_s, _in_system(scheduler), used, capacity)
+    _state.recorder.sample(clock.now_s, _in_system(scheduler), used, capacity, loop_pass)
 
 
 def process_input_around(original, scheduler, recv_reqs, *args, **kwargs):
@@ -267,7 +267,8 @@ def stats(clock: ChipClock) -> SchedulerChipStats:
     return SchedulerChipStats(
         now_ms=1e3 * clock.now_s, busy_ms=1e3 * clock.busy_s, floor_ms=1e3 * clock.floor_s,
         idle_jump_ms=1e3 * clock.idle_jump_s, clock_jumps=clock.jumps, steps=clock.steps,
-        tokens=clock.tokens, passes=rec.passes, in_system_now=rec.in_system,
+        tokens=clock.tokens, clock_requests_now=clock.tracked(), passes=rec.passes,
+        in_system_now=rec.in_system,
         in_system_ms_integral=rec.integral_ms, kv_tokens_capacity=rec.kv_capacity,
         kv_tokens_used=rec.kv_used, kv_tokens_peak=rec.kv_peak, retracted=rec.retracted,
         radix_lookups=None if radix is None else radix.lookups,
@@ -282,7 +283,7 @@ def internal_state_after(result, scheduler, *args, **kwargs):
     clock = current_clock()
     state = getattr(result, "internal_state", None)
     if clock is not None and isinstance(state, dict):
-        _sample(scheduler, clock)  # as of this query: an idle scheduler passes its loop no more
+        _sample(scheduler, clock, loop_pass=False)  # as of now: an idle scheduler passes its loop no more
         state["hyperaccel"] = stats(clock).to_dict()
     return result
 

@@ -83,9 +83,12 @@ def test_openai_routes_get_the_same_limits(server, route: str, body: dict, named
     ("/separate_reasoning", {"text": "x", "reasoning_parser": "no-such-parser"}),
     ("/parse_function_call", {"text": "x", "tools": []}),
     ("/api/chat", {"model": "m", "messages": []}),
+    ("/vertex_generate", {"instances": [{"text": "x"}], "parameters": {"no_such_field": 1}}),
+    ("/vertex_generate", {"instances": [{"text": "x"}], "parameters": {"text": "y"}}),
 ])
 def test_value_errors_of_secondary_routes_are_400s(server, route: str, body: dict) -> None:
-    """Routes that let SGLang's input ValueError escape as a 500 now answer a 400 with its message."""
+    """Routes that let SGLang's input ValueError (or, for `/vertex_generate`, a TypeError naming a
+    client's keyword) escape as a 500 now answer a 400 with its message."""
     resp = requests.post(f"{server.url}{route}", json=body, timeout=60)
     assert resp.status_code == 400, resp.text
     assert resp.json()["type"] == "BadRequestError" and resp.json()["message"]
@@ -137,3 +140,19 @@ def test_full_queue_answers_503_with_retry_after(limited) -> None:
     assert all(a.headers.get("Retry-After") == "7" for a in full)
     assert all("queue is full" in a.text for a in full)
     assert _normal(limited.url) == 200
+    # refused requests leave no chip-time stamps behind in the scheduler (idle: none tracked)
+    info = requests.get(f"{limited.url}/server_info", timeout=30).json()
+    assert info["internal_states"][0]["hyperaccel"]["clock_requests_now"] == 0
+
+
+def test_the_vocabulary_bounds_top_logprobs_above_any_policy(start_server) -> None:
+    """With the policy limit raised past the vocabulary, `top_logprobs_num` = vocabulary + 1 (what
+    ended the server in the sampler's top-k) is still a 400, and the vocabulary itself works."""
+    generous = start_server(env={"SGLANG_HYPERACCEL_LIMITS": "top_logprobs=1000000"})
+    above = _gen(return_logprob=True, top_logprobs_num=VOCAB + 1)
+    resp = requests.post(f"{generous.url}/generate", json=above, timeout=60)
+    assert resp.status_code == 400 and "top_logprobs_num" in resp.text, resp.text
+    ok = requests.post(f"{generous.url}/generate", json=_gen(return_logprob=True, top_logprobs_num=VOCAB),
+                       timeout=120)
+    assert ok.status_code == 200, ok.text
+    assert len(ok.json()["meta_info"]["output_top_logprobs"][0]) == VOCAB
