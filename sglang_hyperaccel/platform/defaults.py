@@ -146,9 +146,13 @@ def apply_defaults(server_args: Any) -> None:
             server_args.max_total_tokens = cap
             logger.info("hyperaccel: KV pool capped at %d tokens to fit host RAM", cap)
     grammar_defaults(server_args)
+    try:  # read here first: a bad SGLANG_HYPERACCEL_LIMITS stops start-up, not each request
+        limits = current_limits()
+    except ValueError as exc:
+        _fail(str(exc))
     if server_args.max_queued_requests is None:
         # SGLang's default is an unbounded queue; beyond this a request gets a 503 with Retry-After.
-        server_args.max_queued_requests = current_limits().max_queued
+        server_args.max_queued_requests = limits.max_queued
 
 
 def timing_defaults(server_args: Any) -> None:

@@ -11,8 +11,9 @@ The scheduler then goes on with the next batch.
 
 Not isolated (the server still ends, as before, and clients see their connections close): failures
 outside the forward (building a batch, processing its results), `BaseException`s (interrupts,
-exits), and any failure under tensor parallelism with more than one rank, where the ranks could
-disagree about which batch failed and hang in the next collective. Requests that reach those paths
+exits), and any failure when the scheduler's world has more than one rank (tensor, pipeline or
+attention parallelism), where the ranks could disagree about which batch failed and hang in the
+next collective. Requests that reach those paths
 with bad values are refused up front (`validation.py`). A fault on a real chip that leaves the
 device unusable would also end the server; the emulated chip raises Python exceptions only.
 
@@ -21,6 +22,7 @@ device unusable would also end the server; the emulated chip raises Python excep
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -40,9 +42,20 @@ class _FailedBatch:
 FAILED_BATCH = _FailedBatch()
 
 
+@functools.cache
+def _marker() -> str | None:
+    return env.inject_fault_marker()  # read once: this runs on every forward
+
+
+def _ranks(scheduler: Any) -> int:
+    """Ranks in this scheduler's world (tensor, pipeline, attention data/context parallel)."""
+    group = getattr(scheduler, "world_group", None)
+    return getattr(group, "world_size", None) or getattr(scheduler, "tp_size", 1)
+
+
 def maybe_inject(forward_batch: Any) -> None:
     """Raise `InjectedFault` when a request of this batch carries the test marker in its rid."""
-    marker = env.inject_fault_marker()
+    marker = _marker()
     if marker is None:
         return
     for rid in getattr(forward_batch, "rids", None) or ():
@@ -55,7 +68,7 @@ def run_batch_around(original, scheduler, batch, *args, **kwargs):
     try:
         return original(scheduler, batch, *args, **kwargs)
     except Exception as exc:
-        if getattr(scheduler, "tp_size", 1) != 1:
+        if _ranks(scheduler) != 1:
             raise
         logger.exception("hyperaccel: a %s batch of %d request(s) failed; aborting them and serving on",
                          batch.forward_mode.name, len(batch.reqs))

@@ -20,15 +20,22 @@ imported it) before it starts serving:
 from __future__ import annotations
 
 import json
+import re
 from types import ModuleType
 from typing import Any
 
 from sglang_hyperaccel.after_import import after_import
 from sglang_hyperaccel.platform.request_limits import current_limits
+from sglang_hyperaccel.platform.validation import check_token_ids
 
 _HTTP_SERVER = "sglang.srt.entrypoints.http_server"
 BACKOFF_STATUSES = frozenset({429, 503})
 MAX_MESSAGE_CHARS = 2000
+# A request dataclass built from client-supplied keywords (`/vertex_generate` passes its `parameters`
+# to `GenerateReqInput(**...)`): a TypeError naming a keyword is the client's. Any other TypeError
+# is a server bug and stays a 500.
+_CLIENT_KEYWORD = re.compile(
+    r"ReqInput(\.__init__)?\(\) got (an unexpected|multiple values for) keyword argument")
 
 
 class InputErrorsAre400:
@@ -51,7 +58,7 @@ class InputErrorsAre400:
         try:
             await self.app(scope, receive, tracked)
         except (ValueError, TypeError) as exc:
-            client_error = isinstance(exc, ValueError) or "unexpected keyword argument" in str(exc)
+            client_error = isinstance(exc, ValueError) or _CLIENT_KEYWORD.search(str(exc)) is not None
             if started or not client_error:  # a stream under way, or a server bug: leave it a 500
                 raise
             body = json.dumps({"object": "error", "message": str(exc)[:MAX_MESSAGE_CHARS],
@@ -104,7 +111,5 @@ def detokenize_before(serving: Any, adapted_request: Any, request: Any, *args: A
     tokens = getattr(request, "tokens", None)
     rows = tokens if isinstance(tokens, list) and tokens and isinstance(tokens[0], list) else [tokens]
     for row in rows:
-        for token in row if isinstance(row, list) else ():
-            if isinstance(token, int) and not 0 <= token < vocab_size:
-                raise ValueError(f"tokens contains {token}: token ids are in [0, {vocab_size})")
+        check_token_ids("tokens", row, vocab_size)
     return None

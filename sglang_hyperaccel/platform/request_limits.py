@@ -3,13 +3,14 @@
 A request must not be able to monopolise the server (`n`, prompts per request, new tokens, top
 logprobs, ...) or reach tensor code with a value the kernels cannot take. The limits below that
 are policy are configurable through `SGLANG_HYPERACCEL_LIMITS` (`key=value,...`, the field names
-without `max_`); the ones tied to the model (vocabulary, context length) come from the model.
+without `max_`, or with it); the ones tied to the model (vocabulary, context length) come from the model.
 `validation.py` enforces them with a 400 that names the field; docs/reliability.md lists every rule.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 from sglang_hyperaccel import env
@@ -17,7 +18,8 @@ from sglang_hyperaccel import env
 
 @dataclass(frozen=True)
 class RequestLimits:
-    """Per-request limits of policy (defaults chosen against OpenAI's API where it has one)."""
+    """Limits of policy: what one request may ask, and the queue in front of the scheduler
+    (defaults chosen against OpenAI's API where it has one)."""
 
     max_n: int = 64  # samples per prompt (`n`); OpenAI allows 128, one replica here is smaller
     max_prompts: int = 256  # prompts x n in one request (a batch of texts or input_ids rows)
@@ -43,7 +45,7 @@ class RequestLimits:
             if not sep or name not in fields:
                 known = ", ".join(sorted(n.removeprefix("max_") for n in fields))
                 raise ValueError(f"{env.LIMITS}: {item!r} is not key=value with a key among {known}")
-            kind = float if fields[name].type in (float, "float") else int
+            kind = float if fields[name].type == "float" else int  # annotations are strings here
             try:
                 number = kind(value)
             except ValueError:
@@ -54,6 +56,8 @@ class RequestLimits:
         return cls(**overrides)
 
 
+@functools.cache
 def current_limits() -> RequestLimits:
-    """The limits of this process (SGLANG_HYPERACCEL_LIMITS over the defaults)."""
+    """The limits of this process (SGLANG_HYPERACCEL_LIMITS over the defaults), read once; the
+    platform's server-args defaults read it first, so a bad value stops start-up."""
     return RequestLimits.parse(env.limits_text())

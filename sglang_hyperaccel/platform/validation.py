@@ -31,6 +31,16 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def _prompt_count(request: Any) -> int:
+    """Prompts in a generate or embedding request: a list of texts, or of input_ids rows."""
+    if isinstance(request.text, list):
+        return len(request.text)
+    ids = request.input_ids
+    if isinstance(ids, list) and ids and isinstance(ids[0], list):
+        return len(ids)
+    return 1
+
+
 def batch_before(request: Any, *args: Any, **kwargs: Any) -> None:
     """BEFORE `GenerateReqInput.normalize_batch_and_arguments`: `n` and prompts per request, checked
     before SGLang expands the request into n copies per prompt."""
@@ -45,11 +55,7 @@ def batch_before(request: Any, *args: Any, **kwargs: Any) -> None:
             raise ValueError(f"sampling_params.n = {n!r}: must be an integer in [1, {limits.max_n}] "
                              f"(the server's limit, SGLANG_HYPERACCEL_LIMITS n=...)")
         widest = max(widest, n)
-    prompts = 1
-    if isinstance(request.text, list):
-        prompts = len(request.text)
-    elif isinstance(request.input_ids, list) and request.input_ids and isinstance(request.input_ids[0], list):
-        prompts = len(request.input_ids)
+    prompts = _prompt_count(request)
     if prompts * widest > limits.max_prompts:
         raise ValueError(f"{prompts} prompts x n={widest} = {prompts * widest} sequences in one request: "
                          f"at most {limits.max_prompts} (SGLANG_HYPERACCEL_LIMITS prompts=...)")
@@ -75,10 +81,7 @@ def embedding_batch_before(request: Any, *args: Any, **kwargs: Any) -> None:
     params = request.sampling_params
     if not isinstance(params, list):
         return None
-    prompts = next((len(x) for x in (request.text, request.input_ids) if isinstance(x, list)), 1)
-    ids = request.input_ids
-    if isinstance(ids, list) and ids and not isinstance(ids[0], list):
-        prompts = 1
+    prompts = _prompt_count(request)
     if len(params) < prompts or not all(isinstance(p, dict) for p in params):
         raise ValueError(f"sampling_params: one object per prompt expected ({prompts}), got {params!r:.200}")
     return None
@@ -88,9 +91,7 @@ def request_before(manager: Any, obj: Any, input_ids: Any, *args: Any, **kwargs:
     """BEFORE `TokenizerManager._validate_one_request`: one (sub-)request with its prompt ids."""
     vocab_size = manager.model_config.vocab_size
     _check_prompt(obj, input_ids, vocab_size)
-    if not hasattr(obj, "sampling_params"):
-        return None  # an embedding request: no sampling, no logprobs
-    limits = current_limits()
+    limits = current_limits()  # embedding requests have no logprob fields: those checks pass them
     _check_logprobs(obj, vocab_size, limits)
     if isinstance(obj.sampling_params, dict):
         _check_sampling(obj.sampling_params, vocab_size, limits)
@@ -102,10 +103,25 @@ def _check_prompt(obj: Any, input_ids: Any, vocab_size: int) -> None:
         return
     if len(input_ids) == 0:
         raise ValueError("the prompt is empty (0 tokens): send at least one token")
-    low, high = min(input_ids), max(input_ids)
-    if low < 0 or high >= vocab_size:
-        bad = low if low < 0 else high
-        raise ValueError(f"input_ids contains out-of-vocabulary token id {bad}; "
+    check_token_ids("input_ids", input_ids, vocab_size)
+
+
+def check_token_ids(field: str, ids: Any, vocab_size: int) -> None:
+    """ValueError naming `field` if a number in the list `ids` is outside [0, vocab_size) (other
+    types are left to SGLang's type checks)."""
+    if not isinstance(ids, (list, tuple, set)) or not ids:
+        return
+    try:  # min/max in C: a prompt may be the whole context
+        low, high = min(ids), max(ids)
+        inside = 0 <= low and high < vocab_size
+    except TypeError:  # mixed types
+        numbers = [t for t in ids if _number(t)]
+        if not numbers:
+            return
+        low, high = min(numbers), max(numbers)
+        inside = 0 <= low and high < vocab_size
+    if not inside:
+        raise ValueError(f"{field} contains out-of-vocabulary token id {low if low < 0 else high}; "
                          f"valid range is [0, {vocab_size}).")
 
 
@@ -157,10 +173,7 @@ def _check_stops(params: dict[str, Any], vocab_size: int, limits: RequestLimits)
         if len(stop_ids) > limits.max_stop_token_ids:
             raise ValueError(f"sampling_params.stop_token_ids has {len(stop_ids)} ids: at most "
                              f"{limits.max_stop_token_ids}")
-        for token in stop_ids:
-            if _number(token) and not 0 <= token < vocab_size:
-                raise ValueError(f"sampling_params.stop_token_ids contains {token}: token ids are in "
-                                 f"[0, {vocab_size})")
+        check_token_ids("sampling_params.stop_token_ids", stop_ids, vocab_size)
     for text in _as_list(params.get("stop")):
         if isinstance(text, str) and len(text) > limits.max_stop_chars:
             raise ValueError(f"sampling_params.stop has a {len(text)}-character string: at most "

@@ -42,6 +42,15 @@ def test_bad_memory_setting(demo_model):
     assert "SGLANG_HYPERACCEL_MEMORY" in done.stderr
 
 
+def test_bad_request_limits(demo_model):
+    """A typo in SGLANG_HYPERACCEL_LIMITS stops start-up with one line naming the key and the known ones."""
+    done = _launch(demo_model, {"SGLANG_HYPERACCEL_LIMITS": "top_logprob=5"})
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.startswith("sglang-hyperaccel: error:")]
+    assert len(lines) == 1, done.stderr[-2000:]
+    assert "'top_logprob=5'" in lines[0] and "top_logprobs" in lines[0]
+
+
 def test_more_ranks_than_chips(demo_model):
     """--tp-size 4 with 2 emulated chips is refused before any rank starts."""
     cmd = [sys.executable, "-m", "sglang.launch_server", "--device", "hyperaccel",
