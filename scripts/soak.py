@@ -43,6 +43,7 @@ import psutil  # noqa: E402
 import requests  # noqa: E402
 
 from sglang_hyperaccel.deploy.router import ROUTED_WORKER_HEADER  # noqa: E402
+from sglang_hyperaccel.sse import sse_chunks  # noqa: E402
 
 USERS = 64
 SAMPLE_EVERY_S = 5.0
@@ -143,16 +144,7 @@ def user_class(tally: Tally, entry: str):
         def _read_stream(self, resp, worker: str) -> None:
             last = None
             try:
-                for line in resp.iter_lines():
-                    if not line.startswith(b"data:"):
-                        continue
-                    if line.strip() == b"data: [DONE]":
-                        tally.ok += 1
-                        if last is not None:
-                            tally.report(worker, last["meta_info"])
-                        resp.success()
-                        return
-                    chunk = json.loads(line[5:])
+                for chunk in sse_chunks(resp.iter_lines()):
                     if "error" in chunk:
                         tally.streams_cut_with_error += 1
                         resp.success()  # a cut stream that says so: what the issue asks for
@@ -162,8 +154,10 @@ def user_class(tally: Tally, entry: str):
                 tally.streams_cut_silently.append(repr(exc)[:200])
                 resp.failure(repr(exc))
                 return
-            tally.streams_cut_silently.append("eof without [DONE]")
-            resp.failure("eof without [DONE]")
+            tally.ok += 1
+            if last is not None:
+                tally.report(worker, last["meta_info"])
+            resp.success()
 
     return SoakUser
 

@@ -22,7 +22,6 @@ requests by id, which need not live on one replica): the text-concatenating join
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import OrderedDict, deque
@@ -35,6 +34,7 @@ from sglang.lang.backend.runtime_endpoint import RuntimeEndpoint
 from sglang.lang.global_config import global_config
 
 from sglang_hyperaccel.deploy.router import ROUTED_WORKER_HEADER
+from sglang_hyperaccel.sse import StreamIncomplete, sse_chunks
 
 # Branches of one fork reach the backend within this many seconds of each other (they start together).
 FORK_PREFIX_TTL_S = 30.0
@@ -214,14 +214,7 @@ class RouterEndpoint(RuntimeEndpoint):
         worker = res.headers.get(ROUTED_WORKER_HEADER)
         pos, meta = 0, {}
         try:
-            for line in res.iter_lines(decode_unicode=False):
-                if not line.startswith(b"data:"):
-                    continue
-                if line.strip() == b"data: [DONE]":
-                    self.routes.append(Route("stream", s.sid, worker, int(meta.get("prompt_tokens", 0)),
-                                             int(meta.get("cached_tokens", 0))))
-                    return
-                chunk = json.loads(line[5:])
+            for chunk in sse_chunks(res.iter_lines()):
                 if "error" in chunk:
                     raise RuntimeError(f"stream cut by the router: {chunk['error']}")
                 meta = chunk["meta_info"]
@@ -229,11 +222,12 @@ class RouterEndpoint(RuntimeEndpoint):
                 text = chunk["text"][pos:]
                 pos += len(text)
                 yield text, meta
-        except requests.RequestException as err:
+        except (requests.RequestException, StreamIncomplete) as err:
             raise RuntimeError(f"stream cut: {err}") from err
         finally:
             res.close()
-        raise RuntimeError("stream ended without [DONE]")
+        self.routes.append(Route("stream", s.sid, worker, int(meta.get("prompt_tokens", 0)),
+                                 int(meta.get("cached_tokens", 0))))
 
     def concatenate_and_append(self, src_rids: list[str], dst_rid: str) -> None:
         raise NotImplementedError("KV concatenation across requests needs one server; behind a router "

@@ -20,6 +20,7 @@ import requests
 import sglang as sgl
 
 from sglang_hyperaccel.deploy import ROUTED_WORKER_HEADER, RouterEndpoint
+from sglang_hyperaccel.sse import StreamIncomplete, sse_chunks
 
 TOPICS = ("river deltas and their sediment", "library catalogues and index cards",
           "garden soil and its minerals", "ocean currents near the poles")
@@ -107,20 +108,16 @@ def _stream(url: str, text: str, out: dict, started: threading.Event) -> None:
                 "text": text, "stream": True,
                 "sampling_params": {"max_new_tokens": 600, "ignore_eos": True, "temperature": 0}}) as resp:
             out["worker"] = resp.headers.get(ROUTED_WORKER_HEADER)
-            for line in resp.iter_lines():
-                if not line.startswith(b"data:"):
-                    continue
-                if line.strip() == b"data: [DONE]":
-                    out["end"] = "done"
-                    return
-                chunk = json.loads(line[5:])
+            for chunk in sse_chunks(resp.iter_lines()):
                 if "error" in chunk:
                     out["end"] = "error: " + json.dumps(chunk["error"])
                     return
                 out["chunks"] += 1
                 if out["chunks"] == 5:
                     started.set()
-            out["end"] = "eof without [DONE]"
+            out["end"] = "done"
+    except StreamIncomplete:
+        out["end"] = "eof without [DONE]"
     except requests.RequestException as err:
         out["end"] = f"exception: {err!r}"
     finally:

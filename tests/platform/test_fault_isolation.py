@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from sglang_hyperaccel.platform.run_stats import SchedulerChipStats
+from sglang_hyperaccel.sse import sse_chunks
 
 IDS = [5, 6, 7, 8]
 
@@ -35,11 +36,11 @@ def _stats(url: str) -> SchedulerChipStats:
 def _idle(url: str, timeout: float = 60.0) -> SchedulerChipStats:
     """The counters once no request is in the system (fails the test after `timeout`)."""
     deadline = time.monotonic() + timeout
-    while True:
-        stats = _stats(url)
-        if stats.in_system_now == 0 or time.monotonic() > deadline:
-            return stats
+    while (stats := _stats(url)).in_system_now:
+        if time.monotonic() > deadline:
+            pytest.fail(f"{stats.in_system_now} request(s) still in the system after {timeout:.0f} s")
         time.sleep(0.2)
+    return stats
 
 
 def _generate(url: str, rid: str, new_tokens: int = 8, stream: bool = False) -> requests.Response:
@@ -57,35 +58,39 @@ def test_faulting_request_gets_a_500_naming_the_error_and_the_server_serves_on(f
     assert ok.status_code == 200 and ok.json()["meta_info"]["completion_tokens"] == 8
     after = _idle(faulty.url)
     assert after.in_system_now == 0
-    assert after.kv_tokens_used == before.kv_tokens_used
+    assert after.kv_tokens_used == before.kv_tokens_used and after.clock_requests_now == 0
 
 
 def test_faulting_stream_ends_with_an_error_event(faulty) -> None:
     with _generate(faulty.url, f"boom-{uuid.uuid4().hex}", stream=True) as resp:
-        events = [json.loads(line[len(b"data: "):]) for line in resp.iter_lines()
-                  if line.startswith(b"data: ") and line != b"data: [DONE]"]
+        events = list(sse_chunks(resp.iter_lines()))
     assert events, "the stream ended without any event"
     last = events[-1]
     finish = (last.get("meta_info") or {}).get("finish_reason") or last.get("error") or {}
     assert "InjectedFault" in json.dumps(finish), last
 
 
-def test_a_fault_among_concurrent_requests_aborts_at_most_its_batch(faulty) -> None:
-    """Eight normal requests and one faulting one at once: the faulting one fails, every normal one
-    either completes or (if batched with it) fails with the same named error; none hangs, and the
-    server is idle and serving afterwards."""
+def test_a_fault_in_one_batch_leaves_the_running_requests_alone(faulty) -> None:
+    """Eight requests decoding, then a faulting one arrives: its prefill batch fails with the named
+    error, the eight complete every token, and the server is idle and serving afterwards."""
     before = _idle(faulty.url)
-    rids = [uuid.uuid4().hex for _ in range(8)] + [f"boom-{uuid.uuid4().hex}"]
-    with concurrent.futures.ThreadPoolExecutor(len(rids)) as pool:
-        answers = dict(zip(rids, pool.map(lambda rid: _generate(faulty.url, rid, 24), rids), strict=True))
-    assert answers[rids[-1]].status_code == 500
-    for rid in rids[:-1]:
-        resp = answers[rid]
-        named = resp.status_code == 500 and "InjectedFault" in resp.text
-        assert resp.status_code == 200 or named, resp.text
-    assert sum(answers[rid].status_code == 200 for rid in rids[:-1]) >= 1
+    new_tokens = 300
+    with concurrent.futures.ThreadPoolExecutor(9) as pool:
+        running = [pool.submit(_generate, faulty.url, uuid.uuid4().hex, new_tokens) for _ in range(8)]
+        deadline = time.monotonic() + 60
+        while _stats(faulty.url).in_system_now < 8 and not any(f.done() for f in running):
+            assert time.monotonic() < deadline, "the eight requests never ran together"
+            time.sleep(0.02)
+        faulting = _generate(faulty.url, f"boom-{uuid.uuid4().hex}", 24)
+        decoding_when_it_failed = sum(not f.done() for f in running)
+        answers = [f.result() for f in running]
+    assert faulting.status_code == 500 and "InjectedFault" in faulting.text
+    assert decoding_when_it_failed > 0, "the eight finished before the fault: nothing was tested"
+    for resp in answers:
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["meta_info"]["completion_tokens"] == new_tokens
     after = _idle(faulty.url)
-    assert after.in_system_now == 0 and after.kv_tokens_used == before.kv_tokens_used
+    assert after.kv_tokens_used == before.kv_tokens_used and after.clock_requests_now == 0
     assert _generate(faulty.url, uuid.uuid4().hex).status_code == 200
 
 
@@ -102,5 +107,5 @@ def test_clients_that_disconnect_or_never_read_leak_nothing(faulty) -> None:
     for resp in unread:
         resp.close()
     assert after.in_system_now == 0
-    assert after.kv_tokens_used == before.kv_tokens_used
+    assert after.kv_tokens_used == before.kv_tokens_used and after.clock_requests_now == 0
     assert _idle(faulty.url).kv_tokens_used == before.kv_tokens_used

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import requests
 
+from sglang_hyperaccel.sse import sse_chunks
+
 
 def _generate(url: str, text: str, **params) -> dict:
     resp = requests.post(f"{url}/generate", json={"text": text, "sampling_params": params}, timeout=120)
@@ -49,9 +51,7 @@ def test_generate_streaming(server):
     chunks = []
     with requests.post(f"{server.url}/generate", json=body, stream=True, timeout=120) as resp:
         resp.raise_for_status()
-        for line in resp.iter_lines():
-            if line.startswith(b"data:") and line != b"data: [DONE]":
-                chunks.append(json.loads(line[5:]))
+        chunks.extend(sse_chunks(resp.iter_lines()))
     assert len(chunks) > 1
     full = _generate(server.url, "Date: ", temperature=0, max_new_tokens=20, ignore_eos=True)
     assert chunks[-1]["text"] == full["text"]
