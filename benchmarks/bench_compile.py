@@ -18,9 +18,20 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from bench_device import measure  # the benchmarks' shared timer (median of repeats after warm-up)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row: `fn(*inputs)` eager against `torch.compile(fn, backend=backend)`."""
+
+    name: str
+    fn: Callable[..., torch.Tensor]
+    backend: str
+    inputs: tuple[torch.Tensor, ...]
 
 
 def main() -> None:
@@ -31,7 +42,7 @@ def main() -> None:
 
     import transformers
 
-    from sglang_hyperaccel.demo.build import ensure_demo_model
+    from sglang_hyperaccel.demo import ensure_demo_model
     from sglang_hyperaccel.device import register
 
     register()
@@ -51,19 +62,21 @@ def main() -> None:
         return x + layer.mlp(layer.post_attention_layernorm(x))
 
     hidden = model.config.hidden_size
-    cases: list[tuple[str, Callable[..., torch.Tensor], str, tuple[torch.Tensor, ...]]] = []
+    cases: list[Case] = []
     for name, (batch, length) in shapes.items():
         ids = torch.randint(0, vocab, (batch, length), generator=torch.Generator().manual_seed(0))
         ids = ids.to("hyperaccel")
-        cases.append((f"model {name}", lambda ids: model(ids, use_cache=False).logits, "inductor", (ids,)))
-        cases.append((f"model {name} (aot_eager)", lambda ids: model(ids, use_cache=False).logits,
-                      "aot_eager", (ids,)))
-        cases.append((f"model {name} on cpu", lambda ids: cpu_model(ids, use_cache=False).logits,
-                      "inductor", (ids.cpu(),)))
+        cases.append(Case(f"model {name}", lambda ids: model(ids, use_cache=False).logits, "inductor",
+                          (ids,)))
+        cases.append(Case(f"model {name} (aot_eager)", lambda ids: model(ids, use_cache=False).logits,
+                          "aot_eager", (ids,)))
+        cases.append(Case(f"model {name} on cpu", lambda ids: cpu_model(ids, use_cache=False).logits,
+                          "inductor", (ids.cpu(),)))
         x = torch.randn(batch, length, hidden, generator=torch.Generator().manual_seed(1)).to("hyperaccel")
-        cases.append((f"norm+MLP layer 0 {name}", norm_mlp, "inductor", (x,)))
-    for name, fn, backend, inputs in cases:
-        compiled_fn = torch.compile(fn, backend=backend, dynamic=False)
+        cases.append(Case(f"norm+MLP layer 0 {name}", norm_mlp, "inductor", (x,)))
+    for case in cases:
+        name, fn, inputs = case.name, case.fn, case.inputs
+        compiled_fn = torch.compile(fn, backend=case.backend, dynamic=False)
         with torch.inference_mode():
             start = time.perf_counter()
             try:

@@ -60,8 +60,8 @@ def autoload() -> None:
     """`register()` for a `torch.backends` entry point (run at the end of `import torch`); never raises.
 
     An exception here would make `import torch` itself fail in every process of the environment,
-    so a chip misconfigured through SGLANG_HYPERACCEL_* leaves the device unregistered (the explicit
-    `register()` of the platform plugin then reports it), and any other failure is a warning.
+    so a failure (a chip misconfigured through SGLANG_HYPERACCEL_*, say) is a warning naming it and
+    leaves the device unregistered; the explicit `register()` of the platform plugin raises it.
     SGLANG_HYPERACCEL_AUTOLOAD=0 skips it.
     """
     from sglang_hyperaccel import env
@@ -70,10 +70,8 @@ def autoload() -> None:
         return
     try:
         register()
-    except (KeyError, ValueError):
-        return
     except Exception as exc:  # noqa: BLE001 - see the docstring: import torch must survive
         import warnings
 
-        warnings.warn(f"the {DEVICE_TYPE} device was not registered at torch import: {exc!r}",
+        warnings.warn(f"the {DEVICE_TYPE} device was not registered at torch import: {exc}",
                       RuntimeWarning, stacklevel=2)

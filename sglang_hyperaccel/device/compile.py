@@ -175,12 +175,10 @@ def _kernels_are_cpp() -> None:
     common.get_current_backend = get_current_backend
 
 
-def inductor_codegen(name: str) -> Any:
-    """Inductor's CPU code generator `name` for the chip (looked up through `torch.hyperaccel`).
-
-    Also gives the chip the CPU's device-op overrides (no streams, no device guards in the
-    generated code), which Inductor asks for once it generates the wrapper.
-    """
+@functools.cache
+def _install_inductor() -> None:
+    """Once per process: the chip's device-op overrides and the two Inductor patches (ledger:
+    `platform/patches.py`)."""
     from torch._inductor import config
     from torch._inductor.codegen.common import register_device_op_overrides
     from torch._inductor.codegen.cpu_device_op_overrides import CpuDeviceOpOverrides
@@ -192,6 +190,15 @@ def inductor_codegen(name: str) -> Any:
     # _try_reindex_pointwise_for_reduction). An optimisation only, off for the whole process: the
     # one global Inductor setting this package changes, and only once hyperaccel is compiled for.
     config.loop_reindexing_after_fusion = False
+
+
+def inductor_codegen(name: str) -> Any:
+    """Inductor's CPU code generator `name` for the chip (looked up through `torch.hyperaccel`).
+
+    Also gives the chip the CPU's device-op overrides (no streams, no device guards in the
+    generated code), which Inductor asks for once it generates the wrapper.
+    """
+    _install_inductor()
     if name == "Scheduling":
         from torch._inductor.codegen.cpp import CppScheduling
 

@@ -60,10 +60,11 @@ at::Tensor& set_empty(at::Tensor& self);
 void record_stream(at::Tensor& self, c10::Stream stream);
 
 // ---------------------------------------------------------------------------------------------
-// Scaled dot-product attention (sdpa.cpp) and the dense attention kernel (attention.cpp)
+// Scaled dot-product attention (sdpa.cpp) and the dense attention kernel (dense_attention.cpp)
 // ---------------------------------------------------------------------------------------------
 
-// PrivateUse1's SDPA choice: the OVERRIDEABLE backend, or MATH for what the kernel cannot do.
+// PrivateUse1's SDPA choice: the OVERRIDEABLE backend, or the CPU's choice for the same tensors
+// (run through the fallback) for what the kernel cannot do.
 int64_t fused_sdp_choice(const at::Tensor& query, const at::Tensor& key, const at::Tensor& value,
                          const std::optional<at::Tensor>& attn_mask, double dropout_p,
                          bool is_causal, std::optional<double> scale, bool enable_gqa);

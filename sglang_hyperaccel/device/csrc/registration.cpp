@@ -1,4 +1,4 @@
-// Every dispatcher registration of the hyperaccel device, in the manner of PyTorch's OpenReg
+// The dispatcher registrations of the hyperaccel device, in the manner of PyTorch's OpenReg
 // (registrations apart from the kernels): the aten/PrivateUse1 kernel table (native ops, the typed
 // fast path, boxed fallback overrides), the Conjugate and Negative fallthroughs, the PrivateUse1
 // boxed fallback, and the PrivateUse1 kernel of the SDPA choice stub. The fused RNN cells register

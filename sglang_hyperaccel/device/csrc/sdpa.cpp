@@ -1,5 +1,5 @@
 // `F.scaled_dot_product_attention` on the device: the SDPA kernel choice for PrivateUse1 and the
-// OVERRIDEABLE backend's op, run by the chip's dense attention kernel (attention.cpp).
+// OVERRIDEABLE backend's op, run by the chip's dense attention kernel (dense_attention.cpp).
 //
 // The kernel is forward only. Calls it cannot serve pick the backend the same tensors would pick
 // on CPU (run by the CPU fallback, backward included): dropout, inputs that autograd will
@@ -42,7 +42,7 @@ fused_attention_overrideable(const at::Tensor& query, const at::Tensor& key, con
                              const std::optional<at::Tensor>& attn_bias, double dropout_p,
                              bool is_causal, bool return_debug_mask, std::optional<double> scale) {
   TORCH_CHECK(dropout_p == 0.0, "hyperaccel attention: dropout is not supported by the chip's kernel "
-              "(scaled_dot_product_attention uses the MATH backend for it)");
+              "(scaled_dot_product_attention picks the CPU's backend for it, run through the fallback)");
   TORCH_CHECK(!return_debug_mask, "hyperaccel attention: return_debug_mask is not supported");
   auto [out, lse] = dense_attention(query, key, value, attn_bias, is_causal, scale);
   const at::TensorOptions index = query.options().dtype(at::kLong);
@@ -54,7 +54,7 @@ void fused_attention_overrideable_backward(const c10::OperatorHandle& /*op*/, to
   TORCH_CHECK_NOT_IMPLEMENTED(false,
       "aten::_scaled_dot_product_fused_attention_overrideable_backward is not implemented for the "
       "hyperaccel device: the chip's attention kernel is forward only. scaled_dot_product_attention "
-      "takes the MATH backend whenever its inputs require grad, so this is reached only by calling "
+      "picks the CPU's backend whenever its inputs require grad, so this is reached only by calling "
       "the overrideable op directly.");
 }
 
