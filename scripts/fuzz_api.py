@@ -2,7 +2,9 @@
 request fields that reach tensor code. The property, per request: a 2xx or a 4xx, never a 5xx,
 never a hang; and after the run `/health` and a normal request still succeed.
 
-    python scripts/fuzz_api.py [--url http://127.0.0.1:30000] [--examples 200] [--seed 0]
+    python scripts/fuzz_api.py [--url http://127.0.0.1:30000] [--examples 200] [--seed N]
+
+A run is random unless `--seed` is given; the seed is printed, so any run can be repeated exactly.
 
 Without `--url` it starts a server on the demo model (127.0.0.1, a free port) and stops it after.
 The test suite runs the same harness with few examples (tests/platform/test_api_fuzz.py).
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import random
 import sys
 import time
 from dataclasses import dataclass, field
@@ -66,10 +69,26 @@ def healthy(url: str) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class ModelLimits:
+    """The served model's bounds the field fuzzer aims at."""
+
+    vocab_size: int
+    context_length: int
+
+
+def model_limits(url: str) -> ModelLimits:
+    """The vocabulary size and context length the server at `url` reports."""
+    info = requests.get(f"{url}/model_info", timeout=30).json()
+    server = requests.get(f"{url}/server_info", timeout=30).json()
+    return ModelLimits(int(server.get("vocab_size") or info.get("vocab_size") or 32000),
+                       int(server.get("context_length") or 4096))
+
+
 def fuzz_schema(url: str, examples: int, seed: int, report: FuzzReport,
-                routes: tuple[str, ...] = USER_ROUTES, derandomize: bool = False) -> None:
+                routes: tuple[str, ...] = USER_ROUTES) -> None:
     """schemathesis: `examples` generated cases per operation of `routes` in `/openapi.json`
-    (`derandomize`: the same cases on every run, whatever the seed: what a test suite wants)."""
+    (the same `seed` against the same server generates the same cases)."""
     import schemathesis
     from hypothesis import HealthCheck, given, settings
     from hypothesis import seed as hypothesis_seed
@@ -81,7 +100,7 @@ def fuzz_schema(url: str, examples: int, seed: int, report: FuzzReport,
         label = f"{operation.method.upper()} {operation.path}"
 
         @hypothesis_seed(seed)
-        @settings(max_examples=examples, deadline=None, database=None, derandomize=derandomize,
+        @settings(max_examples=examples, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck), print_blob=False)
         @given(case=operation.as_strategy())
         def run(case) -> None:
@@ -111,8 +130,7 @@ def _keep_short(body: dict) -> None:
                 holder[key] = 16
 
 
-def fuzz_fields(url: str, examples: int, seed: int, report: FuzzReport, vocab_size: int,
-                context_length: int, derandomize: bool = False) -> None:
+def fuzz_fields(url: str, examples: int, seed: int, report: FuzzReport, limits: ModelLimits) -> None:
     """hypothesis: /generate with sampling, logprob, grammar and input_ids fields at and beyond their
     limits (the vocabulary, the context length, zero, negative, huge, wrong types)."""
     from hypothesis import HealthCheck, given, settings
@@ -126,18 +144,18 @@ def fuzz_fields(url: str, examples: int, seed: int, report: FuzzReport, vocab_si
     reals = st.sampled_from([-1e39, -2.0, -0.0, 0.0, 1e-9, 0.5, 1.0, 2.0, 1e39]) | st.floats(
         allow_nan=True, allow_infinity=True)
     junk = st.none() | st.text(max_size=8) | st.lists(st.integers(), max_size=3) | st.booleans()
-    token = edges(vocab_size)
+    token = edges(limits.vocab_size)
     sampling = st.fixed_dictionaries({}, optional={
-        "max_new_tokens": edges(context_length) | junk,
-        "min_new_tokens": edges(context_length),
+        "max_new_tokens": edges(limits.context_length) | junk,
+        "min_new_tokens": edges(limits.context_length),
         "n": edges(64) | junk,
         "temperature": reals | junk,
-        "top_p": reals, "top_k": edges(vocab_size), "min_p": reals,
+        "top_p": reals, "top_k": edges(limits.vocab_size), "min_p": reals,
         "frequency_penalty": reals, "presence_penalty": reals, "repetition_penalty": reals,
         "stop_token_ids": st.lists(token, max_size=4) | junk,
         "stop": st.text(max_size=40) | st.lists(st.text(max_size=10), max_size=40) | junk,
         "stop_regex": st.sampled_from(["(", "[a-", "a*", "(a+)+$", "\\"]) | junk,
-        "logit_bias": st.dictionaries(st.sampled_from(["0", "5", str(vocab_size), "-1", "x"]), reals,
+        "logit_bias": st.dictionaries(st.sampled_from(["0", "5", str(limits.vocab_size), "-1", "x"]), reals,
                                       max_size=2) | junk,
         "json_schema": st.sampled_from(['{"type": "object"}', "{", '{"type": 5}', "[]", '"x"']) | junk,
         "regex": st.sampled_from(["a+", "(", "[", "\\d{0,3}", ""]) | junk,
@@ -146,19 +164,19 @@ def fuzz_fields(url: str, examples: int, seed: int, report: FuzzReport, vocab_si
     })
     prompt = (st.lists(token, min_size=0, max_size=6)
               | st.lists(st.lists(token, min_size=0, max_size=3), min_size=1, max_size=3)
-              | st.lists(st.integers(0, vocab_size - 1), min_size=context_length - 2,
-                         max_size=context_length + 2))
+              | st.lists(st.integers(0, limits.vocab_size - 1), min_size=limits.context_length - 2,
+                         max_size=limits.context_length + 2))
     body = st.fixed_dictionaries({"input_ids": prompt, "sampling_params": sampling}, optional={
         "return_logprob": st.booleans() | junk,
-        "top_logprobs_num": edges(vocab_size) | junk,
-        "logprob_start_len": edges(context_length),
+        "top_logprobs_num": edges(limits.vocab_size) | junk,
+        "logprob_start_len": edges(limits.context_length),
         "token_ids_logprob": st.lists(token, max_size=5) | junk,
         "stream": st.booleans(),
     })
     session = requests.Session()
 
     @hypothesis_seed(seed)
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=derandomize,
+    @settings(max_examples=examples, deadline=None, database=None,
               suppress_health_check=list(HealthCheck), print_blob=False)
     @given(request=body)
     def run(request: dict) -> None:
@@ -180,8 +198,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="a running server (default: start one on the demo model)")
     parser.add_argument("--examples", type=int, default=200, help="generated cases per operation")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=None, help="repeat a run (default: a random seed)")
     args = parser.parse_args()
+    if args.seed is None:
+        args.seed = random.randrange(2**32)
+    print(f"seed {args.seed} (repeat with --seed {args.seed})", flush=True)
     if args.url:
         return _run(args.url.rstrip("/"), args.examples, args.seed)
     from sglang_hyperaccel.demo import ensure_demo_model
@@ -192,16 +213,12 @@ def main() -> int:
 
 
 def _run(url: str, examples: int, seed: int) -> int:
-    info = requests.get(f"{url}/model_info", timeout=30).json()
-    server = requests.get(f"{url}/server_info", timeout=30).json()
-    vocab = int(server.get("vocab_size") or info.get("vocab_size") or 32000)
-    context = int(server.get("context_length") or 4096)
     start = time.monotonic()
     report = FuzzReport()
     fuzz_schema(url, examples, seed, report)
     print(f"schema: {report.summary()} ({time.monotonic() - start:.0f} s)", flush=True)
     fields = FuzzReport()
-    fuzz_fields(url, examples, seed, fields, vocab, context)
+    fuzz_fields(url, examples, seed, fields, model_limits(url))
     print(f"fields: {fields.summary()}", flush=True)
     ok = healthy(url)
     print(f"after the run: /health and a normal request {'succeed' if ok else 'FAIL'}")

@@ -1,8 +1,8 @@
 """API fuzzing in the normal test command: schemathesis over the server's own OpenAPI schema (every
-user-facing route) and hypothesis over the request fields that reach tensor code, derandomized (the
-same cases every run) and short (`scripts/fuzz_api.py --examples 200` is the long run, with random
-cases). Property: every request gets a 2xx or a 4xx, never a 5xx and never a hang; `/health` and a
-normal request succeed afterwards. The number of generated requests is printed.
+user-facing route) and hypothesis over the request fields that reach tensor code, with a fixed seed
+(the same cases every run) and short (`scripts/fuzz_api.py --examples 200` is the long run, with a
+random seed it prints). Property: every request gets a 2xx or a 4xx, never a 5xx and never a hang;
+`/health` and a normal request succeed afterwards. The number of generated requests is printed.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def fuzzed(start_server):
 def test_schema_fuzzing_gets_no_5xx(fuzzed, capsys) -> None:
     fuzz = _harness()
     report = fuzz.FuzzReport()
-    fuzz.fuzz_schema(fuzzed.url, examples=10, seed=SEED, report=report, derandomize=True)
+    fuzz.fuzz_schema(fuzzed.url, examples=10, seed=SEED, report=report)
     with capsys.disabled():
         print(f"\nschemathesis: {report.summary()}")
     assert report.cases >= 200
@@ -47,8 +47,7 @@ def test_schema_fuzzing_gets_no_5xx(fuzzed, capsys) -> None:
 def test_field_fuzzing_gets_no_5xx(fuzzed, capsys) -> None:
     fuzz = _harness()
     report = fuzz.FuzzReport()
-    fuzz.fuzz_fields(fuzzed.url, examples=80, seed=SEED, report=report, vocab_size=2048,
-                     context_length=4096, derandomize=True)
+    fuzz.fuzz_fields(fuzzed.url, examples=80, seed=SEED, report=report, limits=fuzz.model_limits(fuzzed.url))
     with capsys.disabled():
         print(f"\nhypothesis fields: {report.summary()}")
     assert report.cases == 80

@@ -28,11 +28,12 @@ def _run(url: str, ids: list[int], new_tokens: int = 16) -> dict:
 
 
 def _metric(url: str, name: str) -> float:
-    total = 0.0
-    for line in requests.get(f"{url}/metrics", timeout=10).text.splitlines():
-        if line.startswith(name) and not line.startswith("#"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+    """The sample `name` on `/metrics`, summed over its label sets."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = requests.get(f"{url}/metrics", timeout=10).text
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples if sample.name == name)
 
 
 def test_every_answer_carries_chip_time(server):
