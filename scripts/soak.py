@@ -5,9 +5,10 @@ mixed streaming and non-streaming, constrained (JSON schema, regex) and free gen
     python scripts/soak.py --target router --minutes 10 --kill-at 0.5   # SIGKILL a replica mid-run
 
 Reports: requests and failures (non-streaming failures are lost requests; a stream cut by a killed
-replica must end with an error event, not silently); the RSS slope of every server process after
-its warm-up (a third of the run, at most 3 min, from the process's first sample: until the prefix
-cache fills the KV pool; MiB per minute, least squares over samples every 5 s); and, per replica
+replica must end with an error event, not silently); the RSS slope of every server process once
+its replica's KV pool is full (warm-up ends when the prefix cache first evicts: until then the
+radix tree and the pool's pages grow by design; MiB per minute, least squares over samples every
+5 s; the pool is `--kv-tokens` slots, small enough to fill early in the run); and, per replica
 that was not killed, the chip-time metrics against what its clients received: its request count
 and summed chip-time latency (`sglang_hyperaccel:sim_e2e_seconds`) must equal the sums of the
 `meta_info.hyperaccel` reports in the responses it served (the router names the replica in a
@@ -30,7 +31,6 @@ import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import signal  # noqa: E402
-import statistics  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -41,24 +41,20 @@ from pathlib import Path  # noqa: E402
 
 import psutil  # noqa: E402
 import requests  # noqa: E402
+from soak_report import Consistency, Served, SoakResult, result_ok, slope_mib_per_min  # noqa: E402
 
 from sglang_hyperaccel.deploy.router import ROUTED_WORKER_HEADER  # noqa: E402
 from sglang_hyperaccel.sse import sse_chunks  # noqa: E402
 
 USERS = 64
+# KV slots per server: the demo model's default pool (524,288 on this host) takes a replica behind
+# the router ~18 min to fill at this load, so its RSS would still be warming up at the end.
+KV_TOKENS = 65536
 SAMPLE_EVERY_S = 5.0
 JSON_SCHEMA = json.dumps({"type": "object", "properties": {"name": {"type": "string", "maxLength": 8},
                                                            "age": {"type": "integer"}},
                           "required": ["name", "age"]})
 WORDS = "the chip runs every batch of the model on its own clock and tells us what it would take".split()
-
-
-@dataclass
-class Served:
-    """The chip-time reports one replica's clients received."""
-
-    requests: int = 0
-    sim_e2e_s: float = 0.0
 
 
 @dataclass
@@ -182,12 +178,12 @@ def _tree(pid: int) -> list[psutil.Process]:
     return [root, *root.children(recursive=True)]
 
 
-def _slope_mib_per_min(samples: list[tuple[float, int]]) -> float:
-    """Least-squares slope of (seconds, bytes) samples in MiB per minute (NaN under 3 samples)."""
-    if len(samples) < 3:
-        return float("nan")
-    times, sizes = zip(*samples)
-    return statistics.linear_regression(times, sizes).slope * 60 / 2**20
+@dataclass(frozen=True)
+class Watched:
+    """A server under soak: its URL and the root pid of its process tree (new after a restart)."""
+
+    url: str
+    pid: int
 
 
 @dataclass(frozen=True)
@@ -199,85 +195,34 @@ class Kill:
     replicas: dict[str, int]
 
 
-@dataclass(frozen=True)
-class Consistency:
-    """One surviving replica's chip-time metrics against what its clients received."""
-
-    replica: str
-    served_by_server: int
-    reported_to_clients: int
-    sim_e2e_server_s: float
-    sim_e2e_clients_s: float
-
-    def holds(self) -> bool:
-        return (self.served_by_server == self.reported_to_clients
-                and abs(self.sim_e2e_server_s - self.sim_e2e_clients_s)
-                <= 1e-6 * max(1.0, self.sim_e2e_clients_s) + 1e-3)
-
-
-@dataclass
-class SoakResult:
-    """The soak's numbers (see the module docstring for what each check means)."""
-
-    seconds: float
-    users: int
-    requests: int
-    failures: list[str]
-    streams_cut_with_error: int
-    streams_cut_silently: list[str]
-    rss_slopes: dict[str, float]  # process label -> MiB/min after its warm-up
-    rss_mib: dict[str, float]  # process label -> MiB at the end
-    consistency: list[Consistency]
-    killed: str | None = None
-    streams_open_on_victim: int = 0
-    restarted_after_s: float | None = None  # from the SIGKILL to the new process answering
-    served_after_restart: int = 0
-
-    def lines(self) -> list[str]:
-        out = [f"{self.seconds:.0f} s, {self.users} users: {self.requests} requests completed, "
-               f"{len(self.failures)} failed, {self.streams_cut_with_error} streams cut with an error "
-               f"event, {len(self.streams_cut_silently)} cut silently"]
-        if self.killed:
-            restart = ("never healthy again" if self.restarted_after_s is None else
-                       f"restarted, healthy {self.restarted_after_s:.0f} s later, then served "
-                       f"{self.served_after_restart} requests")
-            out.append(f"killed: {self.killed} with {self.streams_open_on_victim} streams open; {restart}")
-        for label in sorted(self.rss_slopes):
-            out.append(f"  RSS {label}: {self.rss_mib[label]:.0f} MiB, slope after warm-up "
-                       f"{self.rss_slopes[label]:+.2f} MiB/min")
-        for c in self.consistency:
-            out.append(f"chip-time metrics of {c.replica}: server finished {c.served_by_server} requests, "
-                       f"clients got {c.reported_to_clients} reports; chip e2e summed "
-                       f"{c.sim_e2e_server_s:.3f} s (server) vs {c.sim_e2e_clients_s:.3f} s (clients)"
-                       + ("" if c.holds() else "  MISMATCH"))
-        out.extend(f"  failure: {f}" for f in (self.failures + self.streams_cut_silently)[:20])
-        return out
-
-
-def soak(urls: list[str], entry: str, pids: Callable[[], dict[str, int]], seconds: float,
-         users: int = USERS, warmup_s: float | None = None, kill: Kill | None = None,
-         progress=print) -> SoakResult:
+def soak(urls: list[str], entry: str, watched: Callable[[], dict[str, Watched]], seconds: float,
+         users: int = USERS, kill: Kill | None = None, progress=print) -> SoakResult:
     """Run the load against `entry` for `seconds`; sample the RSS of the servers' process trees
-    (`pids()`: label -> root pid, asked each time, as a restarted replica has a new one), each
-    process after `warmup_s` from its first sample (default a third of the run, at most 3 min)."""
+    (`watched()`: label -> server, asked each time, as a restarted replica has a new pid) and
+    judge each process's slope from when its server's KV pool was full."""
     import gevent
     from locust.env import Environment
 
-    if warmup_s is None:  # until the prefix cache has filled the KV pool and eviction keeps it full
-        warmup_s = min(180.0, seconds / 3)
     tally = Tally()
     before = {url: _served(url) for url in urls}
     env = Environment(user_classes=[user_class(tally, entry)], host=entry)
     runner = env.create_local_runner()
     samples: dict[str, list[tuple[float, int]]] = {}
     names: dict[str, str] = {}
+    roots: dict[str, str] = {}  # process key -> its server's key ("label pid root")
+    full_at: dict[str, float | None] = {}
     start = time.monotonic()
     runner.start(users, spawn_rate=users)
     killed = victim = None
     killed_at = streams_open = restarted_after = None
     while (elapsed := time.monotonic() - start) < seconds:
         gevent.sleep(SAMPLE_EVERY_S)
-        _sample_rss(pids(), time.monotonic() - start, samples, names)
+        servers = watched()
+        _sample_rss(servers, time.monotonic() - start, samples, names, roots)
+        for label, server in servers.items():
+            key = f"{label} pid {server.pid}"
+            if full_at.get(key) is None:
+                full_at[key] = elapsed if _evicted(server.url) else None
         if kill and killed is None and elapsed >= kill.at_s:
             victim = max(kill.replicas, key=lambda url: tally.open_streams[url])
             streams_open = tally.open_streams[victim]
@@ -307,22 +252,24 @@ def soak(urls: list[str], entry: str, pids: Callable[[], dict[str, int]], second
     slopes, last_mib = {}, {}
     for key, series in samples.items():
         label = f"{key} ({names[key]})"
-        slopes[label] = _slope_mib_per_min([s for s in series if s[0] >= series[0][0] + warmup_s])
+        full = full_at.get(roots[key])
+        judged = [] if full is None else [sample for sample in series if sample[0] >= full]
+        slopes[label] = slope_mib_per_min(judged)
         last_mib[label] = series[-1][1] / 2**20
     return SoakResult(
         seconds=time.monotonic() - start, users=users, requests=tally.ok, failures=tally.failed,
         streams_cut_with_error=tally.streams_cut_with_error,
         streams_cut_silently=tally.streams_cut_silently, rss_slopes=slopes,
-        rss_mib=last_mib, consistency=consistency,
+        rss_mib=last_mib, pool_full_at_s=full_at, consistency=consistency,
         killed=killed, streams_open_on_victim=streams_open or 0, restarted_after_s=restarted_after,
         served_after_restart=_served(victim).requests if restarted_after is not None else 0)
 
 
-def _sample_rss(pids: dict[str, int], at_s: float, samples: dict[str, list[tuple[float, int]]],
-                names: dict[str, str]) -> None:
-    for label, pid in pids.items():
+def _sample_rss(servers: dict[str, Watched], at_s: float, samples: dict[str, list[tuple[float, int]]],
+                names: dict[str, str], roots: dict[str, str]) -> None:
+    for label, server in servers.items():
         try:
-            procs = _tree(pid)
+            procs = _tree(server.pid)
         except psutil.NoSuchProcess:
             continue
         for proc in procs:
@@ -332,6 +279,15 @@ def _sample_rss(pids: dict[str, int], at_s: float, samples: dict[str, list[tuple
                 continue
             samples.setdefault(f"{label} pid {proc.pid}", []).append((at_s, rss))
             names[f"{label} pid {proc.pid}"] = name
+            roots[f"{label} pid {proc.pid}"] = f"{label} pid {server.pid}"
+
+
+def _evicted(url: str) -> bool:
+    """Whether the prefix cache at `url` has evicted (its KV pool has been full); False if down."""
+    try:
+        return _metric(url, "sglang_hyperaccel:radix_evicted_tokens_total") > 0
+    except requests.RequestException:
+        return False
 
 
 def _up(url: str) -> bool:
@@ -350,9 +306,11 @@ def main() -> int:
     parser.add_argument("--kill-at", type=float, default=None,
                         help="router only: at this fraction of the run, SIGKILL the replica holding "
                              "the most open streams")
+    parser.add_argument("--kv-tokens", type=int, default=KV_TOKENS,
+                        help="each server's KV pool (--max-total-tokens): small, so it fills early")
     parser.add_argument("--json", type=Path, help="write the result here")
     args = parser.parse_args()
-    result = run(args.target, args.minutes * 60, args.users, args.kill_at)
+    result = run(args.target, args.minutes * 60, args.users, args.kill_at, args.kv_tokens)
     for line in result.lines():
         print(line)
     if args.json:
@@ -360,26 +318,19 @@ def main() -> int:
     return 0 if result_ok(result) else 1
 
 
-def result_ok(result: SoakResult, max_slope_mib_per_min: float = 5.0) -> bool:
-    """Zero failures, no silent cuts, flat RSS, the surviving replicas' chip-time metrics equal to
-    what their clients got, and a killed replica back and serving."""
-    flat = all(abs(s) <= max_slope_mib_per_min for s in result.rss_slopes.values() if s == s)
-    restarted = result.killed is None or result.served_after_restart > 0
-    return (not result.failures and not result.streams_cut_silently and flat and restarted
-            and all(c.holds() for c in result.consistency))
-
-
-def run(target: str, seconds: float, users: int = USERS, kill_at: float | None = None) -> SoakResult:
+def run(target: str, seconds: float, users: int = USERS, kill_at: float | None = None,
+        kv_tokens: int = KV_TOKENS) -> SoakResult:
     """Start what `target` names on the demo model, soak it, stop it."""
     from sglang_hyperaccel.demo import ensure_demo_model
 
     model = ensure_demo_model()
-    server_args = ("--dtype", "float32", "--enable-metrics")
+    server_args = ("--dtype", "float32", "--enable-metrics", "--max-total-tokens", str(kv_tokens))
     if target == "server":
         from sglang_hyperaccel.launcher import ServerProcess
 
         with ServerProcess(model, args=server_args) as server:
-            return soak([server.url], server.url, lambda: {"server": server.process.pid}, seconds, users)
+            return soak([server.url], server.url, lambda: {"server": Watched(server.url, server.process.pid)},
+                        seconds, users)
     from sglang_hyperaccel.deploy import DeployConfig, Deployment
     from sglang_hyperaccel.launcher import free_port
 
@@ -393,8 +344,8 @@ def run(target: str, seconds: float, users: int = USERS, kill_at: float | None =
             kill_at * seconds, {r.url: r.server.process.pid for r in deployment.replicas})
         try:
             return soak([r.url for r in deployment.replicas], deployment.url,
-                        lambda: {f"replica {r.index}": r.server.process.pid for r in deployment.replicas
-                                 if r.server.process is not None},
+                        lambda: {f"replica {r.index}": Watched(r.url, r.server.process.pid)
+                                 for r in deployment.replicas if r.server.process is not None},
                         seconds, users, kill=kill)
         finally:
             stop.set()

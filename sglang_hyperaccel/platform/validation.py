@@ -41,9 +41,47 @@ def _prompt_count(request: Any) -> int:
     return 1
 
 
+def _is_batch(request: Any) -> bool:
+    """Whether SGLang reads the request as a batch: a list of texts, of input_ids rows, or of
+    input_embeds matrices."""
+    if isinstance(request.text, list):
+        return True
+    ids = request.input_ids
+    if isinstance(ids, list) and ids and isinstance(ids[0], list):
+        return True
+    embeds = getattr(request, "input_embeds", None)
+    return (isinstance(embeds, list) and bool(embeds) and isinstance(embeds[0], list) and bool(embeds[0])
+            and isinstance(embeds[0][0], list))
+
+
+def _check_shape(request: Any, widest_n: int = 1, batch_rid_prefix: bool = True) -> None:
+    """Empty prompt containers and `rid`s that do not match the prompts: SGLang's batch
+    normalisation indexes the first prompt, and hashes each rid (IndexError/TypeError, a 500).
+    `batch_rid_prefix`: a batch may take one string rid (generate requests number it per prompt;
+    embedding requests assert a list)."""
+    for name in ("input_ids", "input_embeds"):
+        value = getattr(request, name, None)
+        if isinstance(value, list) and (not value or value[0] == []):
+            raise ValueError(f"{name} is empty: send at least one token")
+    rid = request.rid
+    if isinstance(rid, str) and not batch_rid_prefix and _is_batch(request):
+        raise ValueError("rid must be a list of strings, one per prompt, for a batch of prompts")
+    if rid is None or isinstance(rid, str):
+        return
+    if not isinstance(rid, list) or not all(isinstance(r, str) for r in rid):
+        raise ValueError(f"rid must be a string or a list of strings, got {rid!r:.100}")
+    prompts = _prompt_count(request)
+    if _is_batch(request) or (widest_n > 1 and prompts == 1):
+        if len(rid) != prompts:
+            raise ValueError(f"rid has {len(rid)} entries for {prompts} prompt(s): one per prompt")
+    else:
+        raise ValueError("rid is a list but the request has a single prompt: send one string")
+
+
 def batch_before(request: Any, *args: Any, **kwargs: Any) -> None:
     """BEFORE `GenerateReqInput.normalize_batch_and_arguments`: `n` and prompts per request, checked
-    before SGLang expands the request into n copies per prompt."""
+    before SGLang expands the request into n copies per prompt; empty prompts and `rid`s that do
+    not match the prompts (`_check_shape`)."""
     limits = current_limits()
     params = [p for p in _as_list(request.sampling_params) if isinstance(p, dict)]
     widest = 1
@@ -55,6 +93,7 @@ def batch_before(request: Any, *args: Any, **kwargs: Any) -> None:
             raise ValueError(f"sampling_params.n = {n!r}: must be an integer in [1, {limits.max_n}] "
                              f"(the server's limit, SGLANG_HYPERACCEL_LIMITS n=...)")
         widest = max(widest, n)
+    _check_shape(request, widest)
     prompts = _prompt_count(request)
     if prompts * widest > limits.max_prompts:
         raise ValueError(f"{prompts} prompts x n={widest} = {prompts * widest} sequences in one request: "
@@ -76,8 +115,10 @@ def batch_item_around(original, request: Any, i: int, *args: Any, **kwargs: Any)
 
 
 def embedding_batch_before(request: Any, *args: Any, **kwargs: Any) -> None:
-    """BEFORE `EmbeddingReqInput.normalize_batch_and_arguments`: a `sampling_params` list shorter than
-    the batch, or not of objects, raised IndexError/TypeError inside SGLang (a 500 on /encode)."""
+    """BEFORE `EmbeddingReqInput.normalize_batch_and_arguments`: empty prompts, `rid`s that do not
+    match the prompts, and a `sampling_params` list shorter than the batch or not of objects raised
+    IndexError/TypeError/AssertionError inside SGLang (a 500 on /encode, /classify, /v1/embeddings)."""
+    _check_shape(request, batch_rid_prefix=False)
     params = request.sampling_params
     if not isinstance(params, list):
         return None

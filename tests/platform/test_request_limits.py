@@ -51,6 +51,9 @@ CASES = {
     "empty_prompt_row": ({"input_ids": [IDS, []], "sampling_params": {"max_new_tokens": 2}}, "empty"),
     "prompt_out_of_vocab": ({"input_ids": [1, VOCAB], "sampling_params": {"max_new_tokens": 2}},
                             "out-of-vocabulary"),
+    # found by `scripts/fuzz_api.py --examples 200`: IndexError/TypeError inside SGLang's normalisation
+    "input_embeds_empty": ({"input_embeds": [[]], "sampling_params": {"max_new_tokens": 2}}, "input_embeds"),
+    "rid_list_for_one_prompt": (_gen(rid=["a", "b"]), "rid"),
 }
 
 
@@ -85,13 +88,21 @@ def test_openai_routes_get_the_same_limits(server, route: str, body: dict, named
     ("/api/chat", {"model": "m", "messages": []}),
     ("/vertex_generate", {"instances": [{"text": "x"}], "parameters": {"no_such_field": 1}}),
     ("/vertex_generate", {"instances": [{"text": "x"}], "parameters": {"text": "y"}}),
+    ("/encode", {"input_ids": []}),
+    ("/classify", {"input_ids": []}),
+    ("/encode", {"text": "a", "rid": ["x", "y"]}),
+    ("/classify", {"text": ["a", "b"], "rid": "x"}),
+    ("/v1/embeddings", {"model": "default", "input": "a", "rid": ["x", "y"]}),
 ])
 def test_value_errors_of_secondary_routes_are_400s(server, route: str, body: dict) -> None:
     """Routes that let SGLang's input ValueError (or, for `/vertex_generate`, a TypeError naming a
-    client's keyword) escape as a 500 now answer a 400 with its message."""
+    client's keyword; for `/encode` and `/classify`, an IndexError or AssertionError on an empty
+    prompt or a rid that does not match the prompts) escape as a 500 now answer a 400."""
     resp = requests.post(f"{server.url}{route}", json=body, timeout=60)
     assert resp.status_code == 400, resp.text
-    assert resp.json()["type"] == "BadRequestError" and resp.json()["message"]
+    answer = resp.json()  # OpenAI's error shape, or SGLang's native {"error": {"message": ...}}
+    assert (answer.get("message") or answer["error"]["message"]), answer
+    assert _normal(server.url) == 200
 
 
 def test_limits_parse_overrides_and_name_bad_keys() -> None:
