@@ -171,6 +171,13 @@ PATCHES: tuple[Patch, ...] = (
         "SGLang checks per-prompt list lengths", "-",
         hook=f"{_HOOKS}.validation:batch_item_around", hook_type="AROUND"),
     Patch(
+        "sglang.srt.managers.io_struct.EmbeddingReqInput.__getitem__", "HookRegistry AROUND",
+        "the same for /encode and /classify (`multi_item_delimiter_indices` shorter than the batch, "
+        "found by the long fuzz run)",
+        "`EmbeddingReqInput.__getitem__(i)` indexing its list fields; `batch_size`",
+        "SGLang checks per-prompt list lengths", "-",
+        hook=f"{_HOOKS}.validation:embedding_item_around", hook_type="AROUND"),
+    Patch(
         "sglang.srt.managers.io_struct.EmbeddingReqInput.normalize_batch_and_arguments",
         "HookRegistry BEFORE",
         "a `sampling_params` list shorter than the batch (or not of objects) raises IndexError/TypeError "

@@ -41,37 +41,44 @@ def _prompt_count(request: Any) -> int:
     return 1
 
 
-def _is_batch(request: Any) -> bool:
-    """Whether SGLang reads the request as a batch: a list of texts, of input_ids rows, or of
-    input_embeds matrices."""
+def _is_batch(request: Any, embedding: bool = False) -> bool:
+    """Whether SGLang reads the request as a batch: a list of texts or of input_ids rows; for a
+    generate request a list of input_embeds matrices, for an embedding request (which ignores
+    input_embeds) a list of per-prompt media lists when it has no text or ids."""
     if isinstance(request.text, list):
         return True
     ids = request.input_ids
     if isinstance(ids, list) and ids and isinstance(ids[0], list):
         return True
+    if embedding:
+        if request.text is not None or ids is not None:
+            return False
+        media = next((m for m in (request.image_data, request.video_data, request.audio_data)
+                      if m is not None), None)
+        return isinstance(media, list) and bool(media) and all(isinstance(m, list) for m in media)
     embeds = getattr(request, "input_embeds", None)
     return (isinstance(embeds, list) and bool(embeds) and isinstance(embeds[0], list) and bool(embeds[0])
             and isinstance(embeds[0][0], list))
 
 
-def _check_shape(request: Any, widest_n: int = 1, batch_rid_prefix: bool = True) -> None:
+def _check_shape(request: Any, widest_n: int = 1, embedding: bool = False) -> None:
     """Empty prompt containers and `rid`s that do not match the prompts: SGLang's batch
     normalisation indexes the first prompt, and hashes each rid (IndexError/TypeError, a 500).
-    `batch_rid_prefix`: a batch may take one string rid (generate requests number it per prompt;
-    embedding requests assert a list)."""
+    A generate batch may take one string rid (numbered per prompt); an embedding batch may not."""
     for name in ("input_ids", "input_embeds"):
         value = getattr(request, name, None)
         if isinstance(value, list) and (not value or value[0] == []):
             raise ValueError(f"{name} is empty: send at least one token")
     rid = request.rid
-    if isinstance(rid, str) and not batch_rid_prefix and _is_batch(request):
+    batch = _is_batch(request, embedding)
+    if isinstance(rid, str) and embedding and batch:
         raise ValueError("rid must be a list of strings, one per prompt, for a batch of prompts")
     if rid is None or isinstance(rid, str):
         return
     if not isinstance(rid, list) or not all(isinstance(r, str) for r in rid):
         raise ValueError(f"rid must be a string or a list of strings, got {rid!r:.100}")
     prompts = _prompt_count(request)
-    if _is_batch(request) or (widest_n > 1 and prompts == 1):
+    if batch or (widest_n > 1 and prompts == 1):
         if len(rid) != prompts:
             raise ValueError(f"rid has {len(rid)} entries for {prompts} prompt(s): one per prompt")
     else:
@@ -114,14 +121,22 @@ def batch_item_around(original, request: Any, i: int, *args: Any, **kwargs: Any)
                          f"the batch has sequences ({getattr(request, 'batch_size', '?')})") from None
 
 
+def embedding_item_around(original, request: Any, i: int, *args: Any, **kwargs: Any) -> Any:
+    """AROUND `EmbeddingReqInput.__getitem__`: as `batch_item_around`, for /encode and /classify
+    (`multi_item_delimiter_indices` shorter than the batch, found by the long fuzz run)."""
+    return batch_item_around(original, request, i, *args, **kwargs)
+
+
 def embedding_batch_before(request: Any, *args: Any, **kwargs: Any) -> None:
     """BEFORE `EmbeddingReqInput.normalize_batch_and_arguments`: empty prompts, `rid`s that do not
     match the prompts, and a `sampling_params` list shorter than the batch or not of objects raised
     IndexError/TypeError/AssertionError inside SGLang (a 500 on /encode, /classify, /v1/embeddings)."""
-    _check_shape(request, batch_rid_prefix=False)
+    _check_shape(request, embedding=True)
     params = request.sampling_params
     if not isinstance(params, list):
         return None
+    if not _is_batch(request, embedding=True):
+        raise ValueError("sampling_params must be one object for a single prompt, not a list")
     prompts = _prompt_count(request)
     if len(params) < prompts or not all(isinstance(p, dict) for p in params):
         raise ValueError(f"sampling_params: one object per prompt expected ({prompts}), got {params!r:.200}")
