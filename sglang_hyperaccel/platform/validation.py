@@ -129,9 +129,15 @@ def embedding_item_around(original, request: Any, i: int, *args: Any, **kwargs: 
 
 def embedding_batch_before(request: Any, *args: Any, **kwargs: Any) -> None:
     """BEFORE `EmbeddingReqInput.normalize_batch_and_arguments`: empty prompts, `rid`s that do not
-    match the prompts, and a `sampling_params` list shorter than the batch or not of objects raised
+    match the prompts, text entries that are neither strings nor pairs (the tokenizer's TypeError),
+    and a `sampling_params` list shorter than the batch or not of objects raised
     IndexError/TypeError/AssertionError inside SGLang (a 500 on /encode, /classify, /v1/embeddings)."""
     _check_shape(request, embedding=True)
+    if isinstance(request.text, list):
+        for item in request.text:  # a text, or a (query, document) pair for a cross-encoder
+            pair = isinstance(item, list) and len(item) == 2 and all(isinstance(t, str) for t in item)
+            if not (isinstance(item, str) or pair):
+                raise ValueError(f"text: each entry must be a string or a pair of strings, got {item!r:.100}")
     params = request.sampling_params
     if not isinstance(params, list):
         return None

@@ -95,6 +95,7 @@ def test_openai_routes_get_the_same_limits(server, route: str, body: dict, named
     ("/v1/embeddings", {"model": "default", "input": "a", "rid": ["x", "y"]}),
     ("/encode", {"input_ids": [1, 2], "sampling_params": [{}, {}]}),
     ("/classify", {"text": ["a", "b"], "multi_item_delimiter_indices": [[1]]}),
+    ("/encode", {"text": [[], ["a", "b", "c"]]}),
 ])
 def test_value_errors_of_secondary_routes_are_400s(server, route: str, body: dict) -> None:
     """Routes that let SGLang's input ValueError (or, for `/vertex_generate`, a TypeError naming a
