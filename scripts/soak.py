@@ -277,9 +277,9 @@ def _sample_rss(servers: dict[str, Watched], at_s: float, samples: dict[str, lis
                 rss, name = proc.memory_info().rss, proc.name()
             except psutil.NoSuchProcess:
                 continue
-            samples.setdefault(f"{label} pid {proc.pid}", []).append((at_s, rss))
-            names[f"{label} pid {proc.pid}"] = name
-            roots[f"{label} pid {proc.pid}"] = f"{label} pid {server.pid}"
+            key = f"{label} pid {proc.pid}"
+            samples.setdefault(key, []).append((at_s, rss))
+            names[key], roots[key] = name, f"{label} pid {server.pid}"
 
 
 def _evicted(url: str) -> bool:
